@@ -1,0 +1,62 @@
+"""HR images from a folder, with Real-ESRGAN's random degradation kernels (stage-1 data).
+
+Training: exactly realesrgan's ``RealESRGANDataset`` (augment, crop/pad to 400, sample ``kernel1``,
+``kernel2``, ``sinc_kernel``); the model degrades the batch on its device. ``meta_info`` is optional:
+without it, the folder is listed (every readable image, recursively).
+Validation (``fixed_seed`` set): item ``i`` is a reproducible pair, degraded here with seed
+``fixed_seed + i``: {'lq': (3, gt_size/a, gt_size/a), 'gt': (3, gt_size, gt_size)}, centre crop.
+"""
+import os
+import tempfile
+
+import torch
+
+from basicsr.utils import DiffJPEG
+from basicsr.utils.registry import DATASET_REGISTRY
+from realesrgan.data.realesrgan_dataset import RealESRGANDataset
+
+from tta_sr.data.transforms import center_crop
+from tta_sr.data.second_order_degradation import degradation_options, degrade_second_order, seeded
+from tta_sr.utils.image_io import scan_images
+
+
+@DATASET_REGISTRY.register()
+class HRDegradationDataset(RealESRGANDataset):
+    """Options: Real-ESRGAN's dataset options, plus ``gt_size``, ``scale``, optional ``fixed_seed``."""
+
+    def __init__(self, opt):
+        opt = dict(opt)
+        opt.setdefault('io_backend', {'type': 'disk'})
+        opt.setdefault('use_hflip', opt.get('fixed_seed') is None)
+        opt.setdefault('use_rot', False)
+        if opt.get('meta_info'):
+            super().__init__(opt)
+        else:
+            self._init_from_folder(opt)
+        self.fixed_seed = opt.get('fixed_seed')
+        if self.fixed_seed is not None:
+            self._jpeger = DiffJPEG(differentiable=False)
+            self._degradation = degradation_options(opt)
+
+    def _init_from_folder(self, opt):
+        """``RealESRGANDataset.__init__`` with ``meta_info`` generated from the folder listing."""
+        root = opt['dataroot_gt']
+        paths = scan_images(root, on_error=opt.get('on_bad_image', 'warn'))
+        with tempfile.NamedTemporaryFile('w', suffix='.txt', delete=False) as f:
+            f.write('\n'.join(os.path.relpath(p, root) for p in paths))
+        try:
+            super().__init__(dict(opt, meta_info=f.name))
+        finally:
+            os.remove(f.name)
+
+    def __getitem__(self, index):
+        if self.fixed_seed is None:
+            return super().__getitem__(index)
+        with seeded(self.fixed_seed + index):
+            item = super().__getitem__(index)
+            gt = center_crop(item['gt'], self.opt['gt_size'])[None]
+            kernels = [item[k][None] for k in ('kernel1', 'kernel2', 'sinc_kernel')]
+            with torch.no_grad():
+                lq = degrade_second_order(gt, *kernels, self.opt['scale'], self._degradation, self._jpeger)
+        return {'lq': lq[0], 'gt': gt[0], 'lq_path': item['gt_path'], 'gt_path': item['gt_path']}
+

@@ -1,0 +1,94 @@
+"""Real LR test images from a folder: the only data stage 2 (test-time adaptation) learns from.
+
+Items are random LR crops ``(3, lq_size, lq_size)`` in [0, 1] with flips; images smaller than the crop
+are reflect-padded up to it (``tta_sr.utils.image_io.pad_to_min_size``). With ``return_hf_weight``
+each crop comes with the matching crop of LWay's DWT weight map W ``(1, lq_size, lq_size)``, computed
+once per whole image. No ground truth is ever returned: a GT folder is read only by evaluation.
+
+Split: the images are shuffled once with ``split_seed``; the first ``round(val_fraction * N)`` (at least
+one when N >= 2) form ``split: val``, the rest ``split: train``; with one image both use it.
+Validation items are centre crops of at most ``val_crop_size`` (whole image when 0), deterministic.
+"""
+import os
+import random
+
+import numpy as np
+import torch
+
+from basicsr.utils.registry import DATASET_REGISTRY
+
+from tta_sr.data.transforms import center_crop, random_crop, random_flip
+from tta_sr.losses.dwt_weight import high_frequency_weight
+from tta_sr.utils.image_io import pad_to_min_size, read_image, scan_images
+
+
+def split_images(paths, split, val_fraction=0.2, split_seed=0):
+    """The ``split`` ('train', 'val' or 'all') part of ``paths``, reproducibly from ``split_seed``."""
+    paths = sorted(paths)
+    if split == 'all' or len(paths) < 2:
+        return paths
+    order = random.Random(split_seed).sample(paths, len(paths))
+    n_val = min(len(paths) - 1, max(1, round(val_fraction * len(paths))))
+    chosen = order[:n_val] if split == 'val' else order[n_val:]
+    return sorted(chosen)
+
+
+def select_names(paths, names):
+    """Keep the paths whose file stem is in ``names`` (all when ``names`` is empty); error on unknown names."""
+    if not names:
+        return paths
+    stems = {os.path.splitext(os.path.basename(p))[0]: p for p in paths}
+    missing = [n for n in names if n not in stems]
+    if missing:
+        raise ValueError(f'image_names {missing} are not among the LR images ({sorted(stems)})')
+    return [stems[n] for n in names]
+
+
+@DATASET_REGISTRY.register()
+class LRImageDataset(torch.utils.data.Dataset):
+    """Options: ``dataroot_lq``, ``lq_size`` (train crop), ``split`` (train|val|all), ``val_fraction``,
+    ``split_seed``, ``val_crop_size``, ``use_hflip``, ``use_rot``, ``return_hf_weight``, ``image_names``,
+    ``on_bad_image`` (warn|raise)."""
+
+    def __init__(self, opt):
+        super().__init__()
+        self.opt = opt
+        paths = scan_images(opt['dataroot_lq'], on_error=opt.get('on_bad_image', 'warn'))
+        paths = select_names(paths, opt.get('image_names'))
+        self.paths = split_images(paths, opt.get('split', 'train'), opt.get('val_fraction', 0.2),
+                                  opt.get('split_seed', 0))
+        self.is_train = opt.get('phase', 'train') == 'train'
+        self._images = {}
+        self._hf_weights = {}
+
+    def __len__(self):
+        return len(self.paths)
+
+    def image(self, index):
+        """Whole LR image ``index`` as (3, H, W) float tensor, padded to the crop size; read once."""
+        if index not in self._images:
+            rgb, _ = read_image(self.paths[index])
+            size = self.opt.get('lq_size', 0) if self.is_train else 0
+            rgb = pad_to_min_size(rgb, size, size)
+            self._images[index] = torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1))).float()
+        return self._images[index]
+
+    def hf_weight(self, index):
+        """LWay's W for the whole image ``index``: (1, H, W), computed once."""
+        if index not in self._hf_weights:
+            self._hf_weights[index] = high_frequency_weight(self.image(index)[None])[0]
+        return self._hf_weights[index]
+
+    def __getitem__(self, index):
+        img = self.image(index)
+        planes = [img, self.hf_weight(index)] if self.opt.get('return_hf_weight') else [img]
+        if self.is_train:
+            planes = random_crop(planes, self.opt['lq_size'])
+            planes = random_flip(planes, self.opt.get('use_hflip', True), self.opt.get('use_rot', True))
+        else:
+            planes = [center_crop(p, self.opt.get('val_crop_size', 0)) for p in planes]
+        item = {'lq': planes[0].contiguous(), 'lq_path': self.paths[index]}
+        if len(planes) > 1:
+            item['hf_weight'] = planes[1].contiguous()
+        return item
+
