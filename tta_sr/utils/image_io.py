@@ -77,7 +77,7 @@ def apply_exif_orientation(arr, orientation):
     elif orientation == 6:
         arr = np.rot90(arr, k=-1)
     elif orientation == 7:
-        arr = np.rot90(arr, k=1)[::-1]  # transverse: mirror of the transpose across the other diagonal
+        arr = np.swapaxes(arr[::-1, ::-1], 0, 1)  # transverse: mirror across the anti-diagonal
     elif orientation == 8:
         arr = np.rot90(arr, k=1)
     return np.ascontiguousarray(arr)
