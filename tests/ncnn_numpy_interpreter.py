@@ -167,7 +167,8 @@ def run(param_path, bin_path, image):
         elif ltype == 'PixelShuffle':
             r = p[0]
             c, h, w = ins[0].shape
-            outs = [ins[0].reshape(c // (r * r), r, r, h, w).transpose(0, 3, 1, 4, 2).reshape(c // (r * r), h * r, w * r)]
+            y = ins[0].reshape(c // (r * r), r, r, h, w).transpose(0, 3, 1, 4, 2)
+            outs = [y.reshape(c // (r * r), h * r, w * r)]
         else:
             raise NotImplementedError(f'ncnn layer type {ltype} ({name})')
         blobs.update(zip(tops, outs))

@@ -152,7 +152,8 @@ def package_model_files(package, model):
     """
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(f'python package {package!r} is not installed (pip install {package.replace("_", "-")})')
+        pip_name = package.replace('_', '-')
+        raise FileNotFoundError(f'python package {package!r} is not installed (pip install {pip_name})')
     root = os.path.join(list(spec.submodule_search_locations)[0], 'models')
     paths = tuple(os.path.join(root, model + ext) for ext in ('.param', '.bin'))
     for p in paths:
