@@ -197,7 +197,11 @@ class VGGFeatureEncoder(_FrozenEncoder):
                 f'VGGFeatureEncoder: VGG19 weights {VGG19_FILENAME} not found at {path}. Nothing is downloaded at '
                 f'run time: fetch {VGG19_URL} into {os.path.dirname(path)} or set the option weights_path.')
         cut = names.index(layer) + 1
-        features = torchvision.models.vgg19(weights=None).features[:cut]
+        try:  # features only: skips initialising the 120M-parameter classifier
+            from torchvision.models.vgg import cfgs, make_layers
+            features = make_layers(cfgs['E'])[:cut]
+        except ImportError:
+            features = torchvision.models.vgg19(weights=None).features[:cut]
         state = torch.load(path, map_location='cpu', weights_only=True)
         wanted = {k[len('features.'):]: v for k, v in state.items()
                   if k.startswith('features.') and int(k.split('.')[1]) < cut}
