@@ -27,13 +27,15 @@ def niqe_params_path():
 def niqe(sr, crop_border=0, quantize=True):
     """NIQE of ``sr`` (float32 RGB ``(H, W, 3)`` in [0, 1]) on the Y channel; lower is better.
 
-    NIQE needs at least one 96 x 96 block after cropping; smaller images raise ``ValueError``.
+    NIQE fits a Gaussian to the features of non-overlapping 96 x 96 blocks, so it needs at least
+    two blocks after cropping (e.g. 96 x 192); smaller images raise ``ValueError`` (BasicSR would
+    return NaN).
     """
     from basicsr.metrics import calculate_niqe
     h, w = sr.shape[0] - 2 * crop_border, sr.shape[1] - 2 * crop_border
-    if h < 96 or w < 96:
-        raise ValueError(f'niqe: needs at least 96 x 96 pixels after cropping {crop_border} px per edge, '
-                         f'got {h} x {w}; score a larger image')
+    if (h // 96) * (w // 96) < 2:
+        raise ValueError(f'niqe: needs at least two 96 x 96 blocks (e.g. 96 x 192) after cropping {crop_border} px '
+                         f'per edge, got {h} x {w}; score a larger image')
     return float(calculate_niqe(to_basicsr_image(sr, quantize), crop_border, input_order='HWC', convert_to='y'))
 
 

@@ -1,0 +1,137 @@
+"""``write_report``: metrics, crops and curves of a test-time adaptation run in one folder."""
+import datetime
+import os
+import re
+
+import numpy as np
+
+from tta_sr.report.crops import bicubic_upscale, crop, pick_crop_box
+from tta_sr.report.curves import plot_curve
+from tta_sr.report.html import metrics_table, render_page
+from tta_sr.report.scores import build_metrics, mean_scores, score_one, write_metrics_files
+from tta_sr.utils.atomic import atomic_write_text
+
+FILES_DIR = 'report_files'
+
+
+def safe_stem(name):
+    """File-system-safe version of an image or curve name."""
+    return re.sub(r'[^A-Za-z0-9._-]+', '_', str(name)).strip('._') or 'image'
+
+
+def _check(img, what, shape=None):
+    img = np.asarray(img, dtype=np.float32)
+    if img.ndim != 3 or img.shape[2] != 3:
+        raise ValueError(f'write_report: {what} must be an RGB (H, W, 3) float array in [0, 1], got {img.shape}')
+    if shape is not None and img.shape != shape:
+        raise ValueError(f'write_report: {what} has shape {img.shape} but the base output has {shape}; '
+                         'all outputs (and the GT) of one image must have the same size')
+    return img
+
+
+def score_images(images, metrics, variants=('base', 'adapted'), progress=False):
+    """Score every variant of every image; returns ``(rows, notes)`` (see ``tta_sr.report.scores``)."""
+    rows, notes = [], []
+    iterator = images
+    if progress:
+        from tqdm import tqdm
+        iterator = tqdm(images, desc='metrics', unit='img')
+    for item in iterator:
+        gt = item.get('gt')
+        scores = {}
+        for variant in variants:
+            scores[variant] = {m.name: score_one(m, item[variant], gt, notes, f'{item["name"]} ({variant})')
+                               for m in metrics}
+        rows.append({'name': item['name'], 'scores': scores})
+    return rows, notes
+
+
+def write_report(run_dir, images, metrics=('psnr_y', 'ssim', 'lpips', 'niqe'), curves=None, scale=4, crop_size=96,
+                 crops=True, variants=('base', 'adapted'), title=None, device='cpu', on_unavailable='skip',
+                 extra=None, progress=False):
+    """Write ``metrics.json``, ``metrics.csv`` and ``report.html`` (+ ``report_files/``) into ``run_dir``.
+
+    Args:
+        run_dir (str): output folder (created).
+        images (list[dict]): one dict per image: ``name`` (str), ``base`` and ``adapted`` (float32
+            RGB ``(sH, sW, 3)`` in [0, 1]: the outputs before / after adaptation), optional ``lr``
+            (``(H, W, 3)``, shown bicubic-upscaled) and ``gt`` (``(sH, sW, 3)``, needed by PSNR-Y,
+            SSIM and LPIPS; without it those cells stay empty).
+        metrics (sequence[str]): metric names for ``tta_sr.metrics.create_metric``; ones that cannot
+            run here are listed as skipped (``on_unavailable='skip'``) or raise (``'raise'``).
+        curves (dict[str, list]): ``{'loss_rec': [(iteration, value), ...], 'lpips': [...]}``; one PNG each.
+        scale (int): SR factor (PSNR-Y / SSIM / NIQE crop ``scale`` pixels per edge).
+        crop_size (int): side of the side-by-side crops in output pixels (``pick_crop_box``).
+        crops (bool): write crops.
+        variants (tuple[str]): keys of the compared outputs in each image dict; the first is the
+            reference ("before") for the change column.
+        title (str): page title (default: the folder name).
+        device: where network metrics (LPIPS) run.
+        extra (dict): JSON-ready run information stored in ``metrics.json`` and shown on the page.
+
+    Returns:
+        dict with ``json``, ``csv``, ``html`` paths, ``mean`` (``{variant: {metric: value}}``) and ``skipped``.
+    """
+    run_dir = os.fspath(run_dir)
+    os.makedirs(run_dir, exist_ok=True)
+    variants = tuple(variants)
+    names_seen = set()
+    for item in images:
+        if 'name' not in item or any(v not in item for v in variants):
+            raise ValueError(f'write_report: every image needs keys name, {", ".join(variants)}; got {sorted(item)}')
+        if item['name'] in names_seen:
+            raise ValueError(f'write_report: image name {item["name"]!r} appears twice; names must be unique')
+        names_seen.add(item['name'])
+        shape = _check(item[variants[0]], f'{item["name"]}: {variants[0]}').shape
+        for v in variants[1:]:
+            _check(item[v], f'{item["name"]}: {v}', shape)
+        if item.get('gt') is not None:
+            _check(item['gt'], f'{item["name"]}: gt', shape)
+
+    metric_objs, skipped = build_metrics(metrics, scale=scale, device=device, on_unavailable=on_unavailable)
+    rows, notes = score_images(images, metric_objs, variants, progress=progress)
+    if any('fallback' in m.weights for m in metric_objs):
+        notes.insert(0, 'LPIPS uses an offline fallback network (see its weights); its values are not comparable '
+                        'with published LPIPS numbers.')
+    json_path, csv_path = write_metrics_files(run_dir, rows, metric_objs, variants, scale, skipped, notes, extra)
+
+    files_dir = os.path.join(run_dir, FILES_DIR)
+    crop_blocks = []
+    if crops and len(variants) >= 2:
+        from tta_sr.utils.image_io import write_image
+        for item in images:
+            stem = safe_stem(item['name'])
+            box = pick_crop_box(item[variants[0]], item[variants[-1]], crop_size)
+            panels = []
+            if item.get('lr') is not None:
+                panels.append(('bicubic LR', bicubic_upscale(item['lr'], item[variants[0]].shape)))
+            panels += [(v, np.asarray(item[v], dtype=np.float32)) for v in variants]
+            if item.get('gt') is not None:
+                panels.append(('GT', np.asarray(item['gt'], dtype=np.float32)))
+            figures = []
+            for label, img in panels:
+                rel = f'{FILES_DIR}/crops/{stem}_{safe_stem(label)}.png'
+                write_image(os.path.join(run_dir, rel), np.clip(crop(img, box), 0, 1))
+                figures.append((label, rel))
+            crop_blocks.append((item['name'], box, figures))
+
+    curve_files = []
+    for name, points in (curves or {}).items():
+        rel = f'{FILES_DIR}/curves/{safe_stem(name)}.png'
+        if plot_curve(os.path.join(run_dir, rel), name, points) is not None:
+            curve_files.append((name, rel))
+
+    names = [m.name for m in metric_objs]
+    means, _ = mean_scores(rows, variants, names)
+    summary = [f'{len(images)} images, x{scale}, compared: {" vs ".join(variants)}; written '
+               f'{datetime.datetime.now().isoformat(timespec="seconds")}.',
+               'Tables: metrics.json, metrics.csv (next to this page).']
+    if extra:
+        summary.append('Run: ' + ', '.join(f'{k}={v}' for k, v in extra.items()))
+    page = render_page(title or f'tta_sr report: {os.path.basename(os.path.abspath(run_dir))}', summary,
+                       metrics_table(rows, metric_objs, variants, means), metric_objs, skipped, crop_blocks,
+                       curve_files, notes)
+    html_path = os.path.join(run_dir, 'report.html')
+    atomic_write_text(html_path, page)
+    return {'json': json_path, 'csv': csv_path, 'html': html_path, 'mean': means, 'skipped': skipped,
+            'crops': [fig for _, _, figs in crop_blocks for _, fig in figs], 'curves': [rel for _, rel in curve_files]}
