@@ -53,6 +53,8 @@ def init_dist_any_device(launcher, backend=None, **kwargs):
 
     Does nothing when the default process group already exists. Returns ``(rank, world_size)``.
     """
+    if launcher not in ('pytorch', 'slurm'):
+        raise ValueError(f"Invalid launcher type: {launcher!r}; expected 'pytorch' or 'slurm'")
     if backend is None:
         backend = default_backend()
     if backend == 'nccl' and not torch.cuda.is_available():
@@ -62,12 +64,12 @@ def init_dist_any_device(launcher, backend=None, **kwargs):
         mp.set_start_method('spawn')  # as BasicSR does
     if dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
+    port = kwargs.pop('port', None)  # BasicSR's dist_params.port: used by slurm; torchrun sets MASTER_PORT
     if launcher == 'pytorch':
         rank = int(os.environ['RANK'])
         _set_cuda_device(int(os.environ.get('LOCAL_RANK', rank)))
         dist.init_process_group(backend=backend, **kwargs)
-    elif launcher == 'slurm':
-        port = kwargs.pop('port', None)
+    else:  # slurm
         proc_id = int(os.environ['SLURM_PROCID'])
         ntasks = int(os.environ['SLURM_NTASKS'])
         node_list = os.environ['SLURM_NODELIST']
@@ -82,8 +84,6 @@ def init_dist_any_device(launcher, backend=None, **kwargs):
         os.environ['LOCAL_RANK'] = str(local_rank)
         os.environ['RANK'] = str(proc_id)
         dist.init_process_group(backend=backend, **kwargs)
-    else:
-        raise ValueError(f"Invalid launcher type: {launcher!r}; expected 'pytorch' or 'slurm'")
     return dist.get_rank(), dist.get_world_size()
 
 
