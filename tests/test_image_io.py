@@ -351,3 +351,12 @@ def test_pad_modes_and_no_op():
     np.testing.assert_array_equal(edge[:, 2:], [[1, 1, 1], [3, 3, 3]])
     with pytest.raises(ValueError, match='mode'):
         pad_to_min_size(img, 10, 10, mode='wrap')
+
+
+def test_scan_images_does_not_initialise_basicsr_logger(tmp_path, rng, monkeypatch):
+    # BasicSR's first get_root_logger call attaches the run's log file; a dataset warning must not take it
+    import basicsr.utils.logger as logger_module
+    monkeypatch.setattr(logger_module, 'initialized_logger', {})
+    folder = _mixed_folder(tmp_path / 'imgs', rng)
+    assert len(scan_images(folder)) == 2
+    assert 'basicsr' not in logger_module.initialized_logger

@@ -61,8 +61,14 @@ def _named_params(params):
 
 
 def _root_logger():
-    from basicsr.utils import get_root_logger
-    return get_root_logger()
+    """BasicSR's root logger, without initialising it: BasicSR's first ``get_root_logger`` call is the one
+    that attaches the log file, so calling it early from here would leave the run without a log file."""
+    import logging
+    from basicsr.utils.logger import initialized_logger
+    if 'basicsr' in initialized_logger:
+        from basicsr.utils import get_root_logger
+        return get_root_logger()
+    return logging.getLogger('basicsr')
 
 
 class LossHealthGuard:
