@@ -101,23 +101,31 @@ def _png_bit_depth(data):
     return None
 
 
+def _open_and_load(data):
+    img = Image.open(io.BytesIO(data))
+    img.load()
+    return img
+
+
 def _decode_with_pillow(path, data):
     """Fully decode ``data`` with Pillow; return ``(PIL.Image, exif_orientation)``."""
-    with _PIL_LOCK:
-        previous = ImageFile.LOAD_TRUNCATED_IMAGES
-        ImageFile.LOAD_TRUNCATED_IMAGES = False
-        try:
-            img = Image.open(io.BytesIO(data))
-            img.load()
-        except Image.DecompressionBombError as err:
-            raise ImageReadError(path, f'image too large ({err})') from err
-        except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError) as err:
-            # UnidentifiedImageError is an OSError; truncation is 'image file is truncated' (OSError)
-            reason = 'not a recognised image file' if isinstance(err, Image.UnidentifiedImageError) else \
-                f'corrupt or truncated image data ({type(err).__name__}: {err})'
-            raise ImageReadError(path, reason) from err
-        finally:
-            ImageFile.LOAD_TRUNCATED_IMAGES = previous
+    try:
+        if not ImageFile.LOAD_TRUNCATED_IMAGES:  # the normal case: no lock, decoding threads run in parallel
+            img = _open_and_load(data)
+        else:  # someone enabled partial decoding globally: switch it off for this decode only
+            with _PIL_LOCK:
+                previous, ImageFile.LOAD_TRUNCATED_IMAGES = ImageFile.LOAD_TRUNCATED_IMAGES, False
+                try:
+                    img = _open_and_load(data)
+                finally:
+                    ImageFile.LOAD_TRUNCATED_IMAGES = previous
+    except Image.DecompressionBombError as err:
+        raise ImageReadError(path, f'image too large ({err})') from err
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError) as err:
+        # UnidentifiedImageError is an OSError; truncation is 'image file is truncated' (OSError)
+        reason = 'not a recognised image file' if isinstance(err, Image.UnidentifiedImageError) else \
+            f'corrupt or truncated image data ({type(err).__name__}: {err})'
+        raise ImageReadError(path, reason) from err
     try:
         orientation = int(img.getexif().get(_EXIF_ORIENTATION_TAG, 1))
     except Exception:  # a malformed EXIF block must not make a good image unreadable
