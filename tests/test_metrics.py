@@ -94,3 +94,11 @@ def test_names_and_batch(photo, noisy_pair):
     psnr = create_metric('psnr')
     assert psnr.batch([noisy_pair, photo], [photo, photo])[1] == float('inf')
     assert psnr.better(30.0, 29.0) and create_metric('niqe').better(4.0, 5.0)
+
+
+def test_basicsr_registry_lpips_matches_create_metric(photo, noisy_pair):
+    """``calculate_lpips`` in BasicSR's METRIC_REGISTRY takes BasicSR's uint8 BGR images."""
+    import tta_sr.metrics.basicsr_metrics  # noqa: F401
+    from basicsr.metrics import calculate_metric
+    value = calculate_metric({'img': _bgr255(noisy_pair), 'img2': _bgr255(photo)}, {'type': 'calculate_lpips', 'better': 'lower'})
+    assert value == pytest.approx(create_metric('lpips')(noisy_pair, photo), abs=1e-6)

@@ -1,5 +1,6 @@
 """tta_sr.utils.tiling: tiled inference equals untiled inference and keeps memory bounded."""
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -101,8 +102,9 @@ def test_tiled_memory_is_bounded_by_output_plus_tile():
     """2048 x 2048 LR, x2, 16 features: untiled activations alone would be ~1 GiB (16 + 12 channels at
     2048^2 plus the output; measured 768 MiB); the tiled run may use the 192 MiB output plus at most
     64 MiB (measured: +36 MiB)."""
-    res = subprocess.run([sys.executable, '-c', MEMORY_SCRIPT], capture_output=True, text=True, timeout=300,
-                         env={**__import__('os').environ, 'OMP_NUM_THREADS': '1'})
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, 'OMP_NUM_THREADS': '1', 'PYTHONPATH': repo + os.pathsep + os.environ.get('PYTHONPATH', '')}
+    res = subprocess.run([sys.executable, '-c', MEMORY_SCRIPT], capture_output=True, text=True, timeout=300, env=env)
     assert res.returncode == 0, res.stderr[-2000:]
     stats = json.loads(res.stdout.strip().splitlines()[-1])
     bound = stats['out_bytes'] + 64 * 2**20
