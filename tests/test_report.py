@@ -1,7 +1,6 @@
 """tta_sr.report: tables, crops and curves of a run, from synthetic data."""
 import csv
 import json
-import os
 import re
 
 import tta_sr  # noqa: F401
