@@ -50,12 +50,17 @@ class LRReconNet(nn.Module):
         """emb (B, emb_dim) (already s * e_d), e_im (B, num_feat, aH, aW) -> x_hat (B, 3, H, W)."""
         return self.reconstructor(emb, e_im)
 
-    def forward(self, x, y, s=None):
-        """x (B, 3, H, W), y (B, 3, aH, aW), s (B, emb_dim) or None (= 1) -> x_hat (B, 3, H, W)."""
+    def forward(self, x, y, s=None, return_features=False):
+        """x (B, 3, H, W), y (B, 3, aH, aW), s (B, emb_dim) or None (= 1) -> x_hat (B, 3, H, W).
+
+        ``return_features`` also returns e_im = E_img(y) (for FAR), computed once: (x_hat, e_im).
+        """
         if tuple(y.shape[-2:]) != (x.shape[-2] * self.scale, x.shape[-1] * self.scale):
             raise ValueError(f'LRReconNet(scale={self.scale}): y must be {self.scale}x the size of x, got '
                              f'x {tuple(x.shape[-2:])} and y {tuple(y.shape[-2:])}.')
         e_d = self.encode_degradation(x)
         if s is not None:
             e_d = s * e_d
-        return self.reconstruct(e_d, self.encode_image(y))
+        e_im = self.encode_image(y)
+        x_hat = self.reconstruct(e_d, e_im)
+        return (x_hat, e_im) if return_features else x_hat

@@ -2,7 +2,7 @@
 
 Training: exactly realesrgan's ``RealESRGANDataset`` (augment, crop/pad to 400, sample ``kernel1``,
 ``kernel2``, ``sinc_kernel``); the model degrades the batch on its device. ``meta_info`` is optional:
-without it, the folder is listed (every readable image, recursively).
+without it, the folder ``dataroot_gt`` (and the list ``extra_dataroots_gt``) is listed: every readable image.
 Validation (``fixed_seed`` set): item ``i`` is a reproducible pair, degraded here with seed
 ``fixed_seed + i``: {'lq': (3, gt_size/a, gt_size/a), 'gt': (3, gt_size, gt_size)}, centre crop.
 """
@@ -20,12 +20,25 @@ from tta_sr.data.second_order_degradation import degradation_options, degrade_se
 from tta_sr.utils.image_io import scan_images
 
 
+# Real-ESRGAN's published x4plus kernel settings (options/train_realesrgan_x4plus.yml); any can be overridden.
+DEFAULT_KERNELS = {
+    'blur_kernel_size': 21, 'kernel_list': ['iso', 'aniso', 'generalized_iso', 'generalized_aniso', 'plateau_iso',
+                                            'plateau_aniso'],
+    'kernel_prob': [0.45, 0.25, 0.12, 0.03, 0.12, 0.03], 'sinc_prob': 0.1, 'blur_sigma': [0.2, 3],
+    'betag_range': [0.5, 4], 'betap_range': [1, 2],
+    'blur_kernel_size2': 21, 'kernel_list2': ['iso', 'aniso', 'generalized_iso', 'generalized_aniso', 'plateau_iso',
+                                              'plateau_aniso'],
+    'kernel_prob2': [0.45, 0.25, 0.12, 0.03, 0.12, 0.03], 'sinc_prob2': 0.1, 'blur_sigma2': [0.2, 1.5],
+    'betag_range2': [0.5, 4], 'betap_range2': [1, 2], 'final_sinc_prob': 0.8,
+}
+
+
 @DATASET_REGISTRY.register()
 class HRDegradationDataset(RealESRGANDataset):
     """Options: Real-ESRGAN's dataset options, plus ``gt_size``, ``scale``, optional ``fixed_seed``."""
 
     def __init__(self, opt):
-        opt = dict(opt)
+        opt = {**DEFAULT_KERNELS, **opt}
         opt.setdefault('io_backend', {'type': 'disk'})
         opt.setdefault('use_hflip', opt.get('fixed_seed') is None)
         opt.setdefault('use_rot', False)
@@ -39,13 +52,13 @@ class HRDegradationDataset(RealESRGANDataset):
             self._degradation = degradation_options(opt)
 
     def _init_from_folder(self, opt):
-        """``RealESRGANDataset.__init__`` with ``meta_info`` generated from the folder listing."""
-        root = opt['dataroot_gt']
-        paths = scan_images(root, on_error=opt.get('on_bad_image', 'warn'))
+        """``RealESRGANDataset.__init__`` with ``meta_info`` listing ``dataroot_gt`` and ``extra_dataroots_gt``."""
+        roots = [opt['dataroot_gt']] + list(opt.get('extra_dataroots_gt') or [])
+        paths = [os.path.abspath(p) for root in roots for p in scan_images(root, on_error=opt.get('on_bad_image', 'warn'))]
         with tempfile.NamedTemporaryFile('w', suffix='.txt', delete=False) as f:
-            f.write('\n'.join(os.path.relpath(p, root) for p in paths))
+            f.write('\n'.join(paths))
         try:
-            super().__init__(dict(opt, meta_info=f.name))
+            super().__init__(dict(opt, meta_info=f.name, dataroot_gt=''))  # absolute paths in meta_info
         finally:
             os.remove(f.name)
 

@@ -17,6 +17,7 @@ from basicsr.utils import DiffJPEG, USMSharp, get_root_logger, tensor2img
 from basicsr.utils.registry import MODEL_REGISTRY
 
 from tta_sr.data.second_order_degradation import degradation_options, degrade_second_order
+from tta_sr.losses.lpips_metric import build_lpips
 from tta_sr.models.branch_components import Controller, build_far
 from tta_sr.models.model_base import TTASRModelMixin
 from tta_sr.weights.resolver import load_state_dict
@@ -74,11 +75,12 @@ class LRReconPretrainModel(TTASRModelMixin, SRModel):
                 e_cl = self.far_encoder(self.gt)
             loss_dict['l_far'] = self.cri_far(e_im, e_cl)
             l_total = l_total + loss_dict['l_far']
-        l_total.backward()
-        self.optimizer_g.step()
         self.log_dict = self.reduce_loss_dict(loss_dict)
-        if self.ema_decay > 0:
+        if self.guarded_step(l_total, current_iter) and self.ema_decay > 0:
             self.model_ema(decay=self.ema_decay)
+
+    def trained_modules(self):
+        return [self.net_g] + ([self.cri_far] if self.cri_far is not None else [])
 
     @torch.no_grad()
     def test(self):
@@ -92,7 +94,7 @@ class LRReconPretrainModel(TTASRModelMixin, SRModel):
     def nondist_validation(self, dataloader, current_iter, tb_logger, save_img):
         """Reconstruction PSNR (RGB, 8-bit) and LPIPS of X_hat vs X_s, and the bicubic-downscale baseline."""
         name = dataloader.dataset.opt['name']
-        lpips = self.cri_pix.lpips
+        lpips = build_lpips(device=self.device)
         sums = {'psnr_rec': 0.0, 'lpips_rec': 0.0, 'psnr_bicubic': 0.0}
         for data in dataloader:
             self.feed_data(data)

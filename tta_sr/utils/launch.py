@@ -3,13 +3,17 @@
 - ``import_modules: [pkg.module, ...]`` in the option file is imported first, so a user's own
   registered arch (or dataset, loss, model) exists in BasicSR's registries when networks are built.
 - BasicSR 1.4.2 loads resume states with ``torch.cuda.current_device()``; on a CPU-only machine that
-  raises, so ``--auto_resume`` is routed through a device-aware loader.
+  raises, so ``--auto_resume`` is routed through a device-aware loader. Frozen networks
+  (``FROZEN_NETWORKS``) keep their configured weights on resume: they are never checkpointed.
+- ``--launcher pytorch`` initialises gloo on CPU, nccl on GPU (``patch_basicsr_options_for_cpu_dist``).
 """
 import os
 import sys
 
 import torch
 import yaml
+
+FROZEN_NETWORKS = ('network_recon', 'network_far')
 
 
 def option_file_from_argv(argv):
@@ -50,6 +54,8 @@ def load_resume_state_on_any_device(opt):
         state_path = opt['path']['resume_state']
     if state_path is None:
         return None
+    ignored = opt['path'].setdefault('ignore_resume_networks', [])
+    ignored.extend(k for k in FROZEN_NETWORKS if k in opt and k not in ignored)
     location = 'cpu' if opt['num_gpu'] == 0 else f'cuda:{torch.cuda.current_device()}'
     state = torch.load(state_path, map_location=location, weights_only=True)
     check_resume(opt, state['iter'])
@@ -59,5 +65,7 @@ def load_resume_state_on_any_device(opt):
 def prepare_basicsr(argv):
     """Import the option file's user modules and make BasicSR's pipelines work on CPU."""
     import basicsr.train
+    from tta_sr.utils.distributed import patch_basicsr_options_for_cpu_dist
+    patch_basicsr_options_for_cpu_dist()
     import_user_modules(option_file_from_argv(argv))
     basicsr.train.load_resume_state = load_resume_state_on_any_device

@@ -1,0 +1,297 @@
+"""Stage 2: test-time adaptation of any registered SR network M on real LR images alone.
+
+Modes (``train.mode``), with X_r an LR crop, e_d = E_deg(X_r) and R, E_img, E_deg, E_clip, T_a, T_m frozen:
+- ``hr_aware`` (default): L_ft = L_rec(R(s * e_d, E_img(M(X_r))), X_r) + lambda_ft * L_far(E_img(M(X_r)),
+  E_clip(M(X_r))), s = n + HQI(X_r, M(X_r)) (``train.controller``; ``flip_sign`` for the ablation
+  s = n + 1 - HQI; ``enabled: false`` for s = 1). FAR is on when ``network_far`` and ``train.far_opt`` are set.
+- ``lway``: L = L1(W * X_hat, W * X_r) + LPIPS(W * X_hat, W * X_r), X_hat = R(e_d, E_img(M(X_r))),
+  W the DWT high-frequency weight of X_r.
+- ``rec_only``: L_rec(R(e_d, E_img(M(X_r))), X_r).
+Only M (or the subset ``train.trainable``) is optimised. e_d of each image is computed once, on the
+whole image (``train.degradation_embedding: image``, default) or per crop (``crop``).
+Outputs, in the experiment folder: ``results/base`` (M before adaptation, written at start),
+``results/adapted`` (after), and ``report.html``/``metrics.json``/``metrics.csv`` (see ``eval``).
+"""
+import math
+import os
+import re
+from collections import OrderedDict, defaultdict
+
+import numpy as np
+import torch
+
+from basicsr.archs import build_network
+from basicsr.losses import build_loss
+from basicsr.models.sr_model import SRModel
+from basicsr.utils import get_root_logger
+from basicsr.utils.dist_util import master_only
+from basicsr.utils.registry import MODEL_REGISTRY
+
+from tta_sr.models.branch_components import Controller, build_far
+from tta_sr.models.model_base import TTASRModelMixin, load_weights_into
+from tta_sr.report.writer import write_report
+from tta_sr.utils.freeze import freeze
+from tta_sr.utils.image_io import read_image, scan_images, write_image
+from tta_sr.utils.tiling import upscale_image
+from tta_sr.weights.branches import branch_source
+from tta_sr.weights.resolver import load_manifest, load_state_dict
+
+MODES = ('hr_aware', 'lway', 'rec_only')
+
+
+def select_trainable(net, trainable):
+    """Freeze all of ``net`` but the chosen parameters; return the names left trainable.
+
+    ``trainable``: None (all), ``{'patterns': [regex, ...]}`` (names matching any), or
+    ``{'fraction': f}`` (the parameters nearest the output holding a fraction f of all weights, as LWay
+    tunes about 65% of BSRGAN).
+    """
+    named = list(net.named_parameters())
+    if not trainable:
+        return [n for n, _ in named]
+    if 'patterns' in trainable:
+        keep = {n for n, _ in named if any(re.search(p, n) for p in trainable['patterns'])}
+    else:
+        budget, keep = trainable['fraction'] * sum(p.numel() for _, p in named), set()
+        for name, p in reversed(named):
+            if budget <= 0:
+                break
+            keep.add(name)
+            budget -= p.numel()
+    if not keep:
+        raise ValueError(f'train.trainable {trainable} selects no parameter of {type(net).__name__}')
+    for name, p in named:
+        p.requires_grad_(name in keep)
+    return [n for n, _ in named if n in keep]
+
+
+def _image_tensor(path, max_size, device):
+    """The LR image at ``path`` as (1, 3, h, w), centre-cropped to at most max_size per side."""
+    rgb, _ = read_image(path)
+    h, w = rgb.shape[:2]
+    th, tw = min(h, max_size), min(w, max_size)
+    top, left = (h - th) // 2, (w - tw) // 2
+    rgb = rgb[top:top + th, left:left + tw]
+    return torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))[None].to(device)
+
+
+@MODEL_REGISTRY.register()
+class HRAwareTTAModel(TTASRModelMixin, SRModel):
+    """``network_g``: any ARCH_REGISTRY network, ``path.pretrain_network_g``: a file or manifest name."""
+
+    def __init__(self, opt):
+        path_opt = opt['path']
+        name = path_opt.get('pretrain_network_g')
+        if path_opt.get('resume_state'):
+            path_opt['param_key_g'] = 'params'  # our own checkpoint, not the published file
+        elif name in load_manifest():
+            path_opt.setdefault('param_key_g', load_manifest()[name].get('param_key') or 'params')
+        super().__init__(opt)
+
+    def model_to_device(self, net):
+        """Choose the trainable subset before DDP wrapping (DDP records trainable parameters once)."""
+        if self.is_train:
+            names = select_trainable(net, self.opt['train'].get('trainable'))
+            total = sum(1 for _ in net.parameters())
+            get_root_logger().info(f'Adapting {len(names)} of {total} parameter tensors of {type(net).__name__}.')
+        return super().model_to_device(net)
+
+    # ------------------------------------------------------------------ set-up
+    def init_training_settings(self):
+        train_opt = self.opt['train']
+        self.mode = train_opt.get('mode', 'hr_aware')
+        if self.mode not in MODES:
+            raise ValueError(f'train.mode must be one of {MODES}, got {self.mode!r}')
+        self.net_g.train()
+        self._build_branch()
+        self.cri_rec = build_loss(train_opt.get('rec_opt', {'type': 'ReconstructionLoss'})).to(self.device)
+        self.embedding_source = train_opt.get('degradation_embedding', 'image')
+        self.embedding_max_size = train_opt.get('degradation_embedding_max_size', 256)
+        self._embeddings = {}
+        self.history = defaultdict(list)
+        self._init_ema()
+        self._init_early_stopping(train_opt.get('early_stopping') or {})
+        self.setup_optimizers()
+        self.setup_schedulers()
+        if not self.opt['path'].get('resume_state'):
+            self.export_outputs('base')
+
+    def _build_branch(self):
+        """Frozen R, E_deg, E_img (LRReconNet) and, in hr_aware mode, E_clip, T_a, T_m and the controller."""
+        path, shipped = branch_source(self.opt['path']['pretrain_network_recon'])
+        recon_opt = self.opt.get('network_recon') or shipped['network_recon']
+        self.net_recon = build_network(recon_opt).to(self.device)
+        load_weights_into(self.net_recon, path, param_key=self.opt['path'].get('param_key_recon', 'params_ema'))
+        freeze(self.net_recon)
+        self.far_encoder, self.cri_far, self.controller = None, None, None
+        if self.mode != 'hr_aware':
+            return
+        far_opt = dict(shipped.get('far_opt') or {}, **(self.opt['train'].get('far_opt') or {}))
+        far_opts = dict(self.opt, network_far=self.opt.get('network_far') or shipped.get('network_far'),
+                        train=dict(self.opt['train'], far_opt=far_opt))
+        if self.opt['train'].get('use_far', True):
+            self.far_encoder, self.cri_far = build_far(far_opts, self.device)
+        if self.cri_far is not None:
+            self.cri_far.load_state_dict(load_state_dict(path, param_key='params_far'))
+            freeze(self.cri_far)
+        self.controller = Controller(self.opt['train'].get('controller'), 'finetune', recon_opt.get('emb_dim', 512),
+                                     self.device)
+
+    def _init_ema(self):
+        """EMA of M starts from M's weights (or from the checkpoint's ``params_ema`` on resume)."""
+        self.ema_decay = self.opt['train'].get('ema_decay', 0)
+        if self.ema_decay <= 0:
+            return
+        self.net_g_ema = build_network(self.opt['network_g']).to(self.device)
+        if self.opt['path'].get('resume_state'):
+            self.load_network(self.net_g_ema, self.opt['path']['pretrain_network_g'], True, 'params_ema')
+        else:
+            self.model_ema(0)
+        self.net_g_ema.eval()
+
+    def _init_early_stopping(self, opt):
+        """``train.early_stopping: {patience: N}``: stop after N validations without a lower ``val.monitor``."""
+        self.patience = opt.get('patience', 0)
+        self.monitor = self.opt.get('val', {}).get('monitor', 'ssl_loss')
+        self.best_value, self.best_iter, self.best_state, self.bad_checks, self.stopped = math.inf, 0, None, 0, False
+
+    # ------------------------------------------------------------------ training
+    def feed_data(self, data):
+        self.lq = data['lq'].to(self.device)
+        self.lq_paths = data.get('lq_path')
+        self.hf_weight = data['hf_weight'].to(self.device) if 'hf_weight' in data else None
+
+    @torch.no_grad()
+    def degradation_embedding(self, lq, paths):
+        """e_d (B, C_d): per whole image (cached by path) or per crop."""
+        if self.embedding_source == 'crop' or paths is None:
+            return self.net_recon.encode_degradation(lq)
+        for path in set(paths) - set(self._embeddings):
+            image = _image_tensor(path, self.embedding_max_size, self.device)
+            self._embeddings[path] = self.net_recon.encode_degradation(image)[0]
+        return torch.stack([self._embeddings[p] for p in paths])
+
+    def adaptation_loss(self, lq, sr, paths, hf_weight=None, noise=True):
+        """The mode's loss for LR ``lq`` (B, 3, H, W) and M's output ``sr`` (B, 3, aH, aW); (total, parts)."""
+        parts = OrderedDict()
+        emb = self.degradation_embedding(lq, paths)
+        if self.controller is not None:
+            s = self.controller(lq, sr.detach(), noise=noise)
+            emb = emb if s is None else s * emb
+        e_im = self.net_recon.encode_image(sr)
+        x_hat = self.net_recon.reconstruct(emb, e_im)
+        weight = None
+        if self.mode == 'lway':
+            if hf_weight is None:
+                raise ValueError("train.mode 'lway' needs the dataset option return_hf_weight: true")
+            weight = hf_weight
+        parts['l_rec'] = self.cri_rec(x_hat, lq, weight=weight)
+        if self.cri_far is not None:
+            parts['l_far'] = self.cri_far(e_im, self.far_encoder(sr))
+        return sum(parts.values()), parts
+
+    def optimize_parameters(self, current_iter):
+        if self.stopped:
+            return
+        self.optimizer_g.zero_grad()
+        self.output = self.net_g(self.lq)
+        l_total, parts = self.adaptation_loss(self.lq, self.output, self.lq_paths, self.hf_weight)
+        self.log_dict = self.reduce_loss_dict(parts)
+        for key, value in self.log_dict.items():
+            self.history[key].append((current_iter, value))
+        if self.guarded_step(l_total, current_iter) and self.ema_decay > 0:
+            self.model_ema(decay=self.ema_decay)
+
+    # ------------------------------------------------------------------ validation, early stopping
+    def _eval_net(self):
+        return getattr(self, 'net_g_ema', self.net_g)
+
+    def nondist_validation(self, dataloader, current_iter, tb_logger, save_img):
+        """Self-supervised loss (noise-free) of the validation split; drives early stopping."""
+        net = self._eval_net()
+        was_training = net.training
+        net.eval()
+        total, count = 0.0, 0
+        with torch.no_grad():
+            for data in dataloader:
+                self.feed_data(data)
+                loss, _ = self.adaptation_loss(self.lq, net(self.lq), self.lq_paths, self.hf_weight, noise=False)
+                total, count = total + loss.item() * self.lq.size(0), count + self.lq.size(0)
+        net.train(was_training)
+        self.metric_results = {'ssl_loss': total / max(count, 1)}
+        self.history['val_ssl_loss'].append((current_iter, self.metric_results['ssl_loss']))
+        get_root_logger().info(f'Validation @ iter {current_iter}: ssl_loss {self.metric_results["ssl_loss"]:.5f}')
+        if tb_logger:
+            tb_logger.add_scalar('metrics/ssl_loss', self.metric_results['ssl_loss'], current_iter)
+        self._early_stopping_check(current_iter)
+
+    def _early_stopping_check(self, current_iter):
+        value = self.metric_results[self.monitor]
+        if value < self.best_value:
+            self.best_value, self.best_iter, self.bad_checks = value, current_iter, 0
+            self.best_state = [{k: v.detach().clone() for k, v in self.get_bare_model(n).state_dict().items()}
+                               for n in self._adapted_nets()]
+            return
+        self.bad_checks += 1
+        if self.patience and self.bad_checks >= self.patience and not self.stopped:
+            for net, state in zip(self._adapted_nets(), self.best_state):
+                self.get_bare_model(net).load_state_dict(state)
+            self.stopped = True
+            get_root_logger().info(f'Early stopping at iter {current_iter}: {self.monitor} did not improve for '
+                                   f'{self.patience} validations; restored the best weights (iter {self.best_iter}). '
+                                   'Remaining iterations are skipped.')
+
+    def _adapted_nets(self):
+        return [self.net_g] + ([self.net_g_ema] if hasattr(self, 'net_g_ema') else [])
+
+    # ------------------------------------------------------------------ outputs
+    def save(self, epoch, current_iter):
+        super().save(epoch, current_iter)
+        if current_iter == -1:  # end of training
+            self.export_outputs('adapted')
+            self.write_run_report()
+
+    @master_only
+    def export_outputs(self, variant):
+        """Upscale every LR image (tiled, ``eval.tile``) with M now, into ``results/<variant>/<stem>.png``."""
+        eval_opt = self.opt.get('eval', {})
+        net = self._eval_net() if variant == 'adapted' else self.get_bare_model(self.net_g)
+        was_training = net.training
+        net.eval()
+        folder = os.path.join(self.opt['path']['experiments_root'], 'results', variant)
+        for path in scan_images(self.opt['datasets']['train']['dataroot_lq'], on_error='warn'):
+            rgb, alpha = read_image(path)
+            img = rgb if alpha is None else np.concatenate([rgb, alpha[..., None]], axis=2)
+            out = upscale_image(net, img, self.opt['scale'], eval_opt.get('tile', 256), eval_opt.get('tile_overlap', 16),
+                                self.device)
+            stem = os.path.splitext(os.path.basename(path))[0]
+            write_image(os.path.join(folder, f'{stem}.png'), out, bit_depth=eval_opt.get('bit_depth', 8))
+        net.train(was_training)
+        get_root_logger().info(f'Wrote {variant} outputs to {folder}')
+
+    @master_only
+    def write_run_report(self):
+        """report.html, metrics.json, metrics.csv: base vs adapted (vs ``eval.dataroot_gt`` when given)."""
+        eval_opt = self.opt.get('eval', {})
+        root = self.opt['path']['experiments_root']
+        gt_root = eval_opt.get('dataroot_gt')
+        gt_paths = {os.path.splitext(os.path.basename(p))[0]: p for p in scan_images(gt_root)} if gt_root else {}
+        images = []
+        for path in scan_images(self.opt['datasets']['train']['dataroot_lq'], on_error='warn'):
+            stem = os.path.splitext(os.path.basename(path))[0]
+            item = {'name': stem, 'lr': read_image(path)[0]}
+            for variant in ('base', 'adapted'):
+                item[variant] = read_image(os.path.join(root, 'results', variant, f'{stem}.png'))[0]
+            if stem in gt_paths:
+                item['gt'] = read_image(gt_paths[stem])[0]
+            images.append(item)
+        extra = {'mode': self.mode, 'network_g': self.opt['network_g']['type'],
+                 'lpips_in_loss': self.cri_rec.lpips_name, 'stopped_early': self.stopped,
+                 'best_iter': self.best_iter if self.best_state is not None else None}
+        result = write_report(root, images, metrics=eval_opt.get('metrics', ('psnr_y', 'ssim', 'lpips', 'niqe')),
+                              curves=dict(self.history), scale=self.opt['scale'], extra=extra,
+                              title=f'tta_sr: {self.opt["name"]}', device=self.device)
+        logger = get_root_logger()
+        for variant, scores in result['mean'].items():
+            logger.info(f'{variant}: ' + ', '.join(f'{k} {v:.4f}' for k, v in scores.items() if v is not None))
+        logger.info(f'Report: {result["html"]}')
