@@ -3,10 +3,15 @@ import os
 import sys
 
 import tta_sr  # noqa: F401  (registers tta_sr's archs, datasets, losses and models)
-from tta_sr.utils.launch import prepare_basicsr
+from tta_sr.utils.launch import option_file_from_argv, prepare_basicsr
+from tta_sr.utils.per_image import per_image_runs, run_per_image
 
 
 def main():
+    runs = per_image_runs(sys.argv, option_file_from_argv(sys.argv))
+    if runs is not None:
+        run_per_image(runs)
+        return
     prepare_basicsr(sys.argv)
     from basicsr.train import train_pipeline
     train_pipeline(os.getcwd())

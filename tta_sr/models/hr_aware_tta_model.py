@@ -27,6 +27,7 @@ from basicsr.utils import get_root_logger
 from basicsr.utils.dist_util import master_only
 from basicsr.utils.registry import MODEL_REGISTRY
 
+from tta_sr.data.lr_image_dataset import select_names
 from tta_sr.models.branch_components import Controller, build_far
 from tta_sr.models.model_base import TTASRModelMixin, load_weights_into
 from tta_sr.report.writer import write_report
@@ -251,6 +252,11 @@ class HRAwareTTAModel(TTASRModelMixin, SRModel):
             self.export_outputs('adapted')
             self.write_run_report()
 
+    def adapted_images(self):
+        """Every LR image this run adapts to (all splits; ``image_names`` when set)."""
+        train_opt = self.opt['datasets']['train']
+        return select_names(scan_images(train_opt['dataroot_lq'], on_error='warn'), train_opt.get('image_names'))
+
     @master_only
     def export_outputs(self, variant):
         """Upscale every LR image (tiled, ``eval.tile``) with M now, into ``results/<variant>/<stem>.png``."""
@@ -259,7 +265,7 @@ class HRAwareTTAModel(TTASRModelMixin, SRModel):
         was_training = net.training
         net.eval()
         folder = os.path.join(self.opt['path']['experiments_root'], 'results', variant)
-        for path in scan_images(self.opt['datasets']['train']['dataroot_lq'], on_error='warn'):
+        for path in self.adapted_images():
             rgb, alpha = read_image(path)
             img = rgb if alpha is None else np.concatenate([rgb, alpha[..., None]], axis=2)
             out = upscale_image(net, img, self.opt['scale'], eval_opt.get('tile', 256), eval_opt.get('tile_overlap', 16),
@@ -277,7 +283,7 @@ class HRAwareTTAModel(TTASRModelMixin, SRModel):
         gt_root = eval_opt.get('dataroot_gt')
         gt_paths = {os.path.splitext(os.path.basename(p))[0]: p for p in scan_images(gt_root)} if gt_root else {}
         images = []
-        for path in scan_images(self.opt['datasets']['train']['dataroot_lq'], on_error='warn'):
+        for path in self.adapted_images():
             stem = os.path.splitext(os.path.basename(path))[0]
             item = {'name': stem, 'lr': read_image(path)[0]}
             for variant in ('base', 'adapted'):

@@ -1,0 +1,39 @@
+"""Per-image adaptation (``per_image: true``): one adapted copy of M per LR image.
+
+Each image gets its own BasicSR run, in its own process (BasicSR's logger is process-wide), named
+``<name>_<stem>``, training and validating on that image alone (``--force_yml`` overrides).
+"""
+import os
+import subprocess
+import sys
+
+import yaml
+
+from tta_sr.utils.image_io import scan_images
+
+CHILD_FLAG = 'per_image=false'  # the --force_yml entry that marks a per-image child run
+
+
+def per_image_runs(argv, opt_path):
+    """Command lines (lists) of the per-image runs, or None when ``per_image`` is not set."""
+    with open(opt_path) as f:
+        opt = yaml.safe_load(f)
+    if not opt.get('per_image') or CHILD_FLAG in argv:
+        return None
+    stems = [os.path.splitext(os.path.basename(p))[0]
+             for p in scan_images(opt['datasets']['train']['dataroot_lq'], on_error='warn')]
+    runs = []
+    for stem in stems:
+        overrides = [f'name={opt["name"]}_{stem}', CHILD_FLAG, f"datasets:train:image_names=['{stem}']",
+                     'datasets:train:split=all']
+        if 'val' in opt['datasets']:
+            overrides += [f"datasets:val:image_names=['{stem}']", 'datasets:val:split=all']
+        runs.append([sys.executable, *argv, '--force_yml', *overrides])
+    return runs
+
+
+def run_per_image(runs):
+    """Run each command line in turn; stop at the first failure with its exit code."""
+    for cmd in runs:
+        print(f'[tta_sr] per-image run: {" ".join(cmd)}', flush=True)
+        subprocess.run(cmd, check=True)
