@@ -4,7 +4,10 @@ Training: exactly realesrgan's ``RealESRGANDataset`` (augment, crop/pad to 400, 
 ``kernel2``, ``sinc_kernel``); the model degrades the batch on its device. ``meta_info`` is optional:
 without it, the folder ``dataroot_gt`` (and the list ``extra_dataroots_gt``) is listed: every readable image.
 Validation (``fixed_seed`` set): item ``i`` is a reproducible pair, degraded here with seed
-``fixed_seed + i``: {'lq': (3, gt_size/a, gt_size/a), 'gt': (3, gt_size, gt_size)}, centre crop.
+``fixed_seed + i``: {'lq': (3, gt_size/a, gt_size/a), 'gt': (3, gt_size, gt_size)}, the top-left crop
+(Real-ESRGAN pads images under 400 px at the bottom and right, so that crop is never padding).
+With ``consistent_degradation: true`` every item uses the seed ``fixed_seed`` itself: one unknown but
+consistent degradation (same kernels and parameters) for the whole set, like a single camera.
 """
 import os
 import tempfile
@@ -15,7 +18,6 @@ from basicsr.utils import DiffJPEG
 from basicsr.utils.registry import DATASET_REGISTRY
 from realesrgan.data.realesrgan_dataset import RealESRGANDataset
 
-from tta_sr.data.transforms import center_crop
 from tta_sr.data.second_order_degradation import degradation_options, degrade_second_order, seeded
 from tta_sr.utils.image_io import scan_images
 
@@ -65,9 +67,9 @@ class HRDegradationDataset(RealESRGANDataset):
     def __getitem__(self, index):
         if self.fixed_seed is None:
             return super().__getitem__(index)
-        with seeded(self.fixed_seed + index):
+        with seeded(self.fixed_seed + (0 if self.opt.get('consistent_degradation') else index)):
             item = super().__getitem__(index)
-            gt = center_crop(item['gt'], self.opt['gt_size'])[None]
+            gt = item['gt'][None, :, :self.opt['gt_size'], :self.opt['gt_size']]
             kernels = [item[k][None] for k in ('kernel1', 'kernel2', 'sinc_kernel')]
             with torch.no_grad():
                 lq = degrade_second_order(gt, *kernels, self.opt['scale'], self._degradation, self._jpeger)
