@@ -5,8 +5,16 @@
   file; the file is read with ``weights_only=True`` and a mismatch raises an error naming the file.
 - checkpoints and training states are written atomically (``AtomicSaveMixin``).
 - ``guarded_step``: a NaN/Inf loss or gradient skips the step and rolls back (``LossHealthGuard``).
+- deterministic resume (``tta_sr.utils.resume``): training states also hold every rank's RNG states
+  (``rng_states``), restored by ``resume_training``; validation runs with the RNGs forked, so it does not
+  change the training's random stream.
+- distributed validation runs on every rank (all ranks then take the same early-stopping decision, and a
+  DDP forward's buffer broadcast has every rank present); only rank 0 logs.
 """
-from tta_sr.utils.atomic import AtomicSaveMixin
+import os
+
+from tta_sr.utils import resume
+from tta_sr.utils.atomic import AtomicSaveMixin, _save_with_retry
 from tta_sr.utils.distributed import wrap_model_for_device
 from tta_sr.utils.training_health import LossHealthGuard, clip_grad_norm, maybe_inject_nan
 from tta_sr.weights.resolver import load_state_dict, resolve_weights
@@ -36,6 +44,47 @@ class TTASRModelMixin(AtomicSaveMixin):
         path = load_weights_into(net, load_path, param_key=param_key, strict=strict)
         from basicsr.utils import get_root_logger
         get_root_logger().info(f'Loaded {type(net).__name__} weights from {path} [{param_key}].')
+
+    def save_training_state(self, epoch, current_iter):
+        """BasicSR's ``{current_iter}.state`` (atomic, rank 0) plus ``rng_states``: one entry per rank.
+
+        A collective in a distributed run (the RNG states are gathered): every rank calls it, as BasicSR's
+        ``save`` does.
+        """
+        from basicsr.utils.dist_util import get_dist_info
+        if current_iter == -1:
+            return
+        rng_states = resume.gather_rng_states()
+        if get_dist_info()[0] != 0:
+            return
+        state = {'epoch': epoch, 'iter': current_iter,
+                 'optimizers': [o.state_dict() for o in self.optimizers],
+                 'schedulers': [s.state_dict() for s in self.schedulers],
+                 'rng_states': rng_states}
+        save_path = os.path.join(self.opt['path']['training_states'], f'{current_iter}.state')
+        _save_with_retry(state, save_path, 'training state')
+
+    def resume_training(self, resume_state):
+        """Optimizers and schedulers (BasicSR), then this rank's RNG states, now and when the resumed epoch starts."""
+        super().resume_training(resume_state)
+        from basicsr.utils import get_root_logger
+        from basicsr.utils.dist_util import get_dist_info
+        rng = resume.rng_state_of_rank(resume_state.get('rng_states'), get_dist_info()[0])
+        if rng is None:
+            get_root_logger().warning('The training state has no rng_states (written before tta_sr saved them): '
+                                      'the resumed run continues with fresh random streams, not bitwise the same.')
+            return
+        resume.restore_rng_state(rng)
+        resume.hand_rng_to_sampler(rng)
+
+    def validation(self, dataloader, current_iter, tb_logger, save_img=False):
+        """BasicSR's validation with the RNGs forked: the training's random stream is the same with or without it."""
+        with resume.preserved_rng_state():
+            super().validation(dataloader, current_iter, tb_logger, save_img)
+
+    def dist_validation(self, dataloader, current_iter, tb_logger, save_img):
+        """Every rank validates (BasicSR's SRModel validates on rank 0 only), see the module docstring."""
+        self.nondist_validation(dataloader, current_iter, tb_logger if self.opt['rank'] == 0 else None, save_img)
 
     def trained_modules(self):
         """The modules whose parameters the optimizer updates (snapshotted by the health guard)."""

@@ -5,6 +5,8 @@
 - BasicSR 1.4.2 loads resume states with ``torch.cuda.current_device()``; on a CPU-only machine that
   raises, so ``--auto_resume`` is routed through a device-aware loader. Frozen networks
   (``FROZEN_NETWORKS``) keep their configured weights on resume: they are never checkpointed.
+- resume is deterministic (``tta_sr.utils.resume``): the loader arms the training sampler to skip the
+  samples the interrupted epoch had consumed, and the model restores the saved RNG states.
 - ``--launcher pytorch`` initialises gloo on CPU, nccl on GPU (``patch_basicsr_options_for_cpu_dist``).
 """
 import os
@@ -59,13 +61,17 @@ def load_resume_state_on_any_device(opt):
     location = 'cpu' if opt['num_gpu'] == 0 else f'cuda:{torch.cuda.current_device()}'
     state = torch.load(state_path, map_location=location, weights_only=True)
     check_resume(opt, state['iter'])
+    from tta_sr.utils import resume
+    resume.arm(opt, state)  # the train sampler built next skips the consumed part of state['epoch']
     return state
 
 
 def prepare_basicsr(argv):
     """Import the option file's user modules and make BasicSR's pipelines work on CPU."""
     import basicsr.train
+    from tta_sr.utils import resume
     from tta_sr.utils.distributed import patch_basicsr_options_for_cpu_dist
     patch_basicsr_options_for_cpu_dist()
+    resume.install()
     import_user_modules(option_file_from_argv(argv))
     basicsr.train.load_resume_state = load_resume_state_on_any_device
