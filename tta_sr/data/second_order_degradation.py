@@ -46,13 +46,20 @@ def seeded(seed):
         torch.set_rng_state(states[2])
 
 
-def _random_resize(img, prob, scale_range, size=None):
-    """Resize by a random factor ('up' in [1, max], 'down' in [min, 1], 'keep'), or to ``size`` scaled by it."""
+def _random_resize(img, prob, scale_range, size=None, min_side=1):
+    """Resize by a random factor ('up' in [1, max], 'down' in [min, 1], 'keep'), or to ``size`` scaled by it.
+
+    Without ``size``, each side is kept at least ``min_side`` (the next blur's reflect padding needs
+    more than ``kernel_size // 2`` pixels; only small HR patches ever hit this).
+    """
     kind = random.choices(['up', 'down', 'keep'], prob)[0]
     factor = {'up': lambda: np.random.uniform(1, scale_range[1]),
               'down': lambda: np.random.uniform(scale_range[0], 1), 'keep': lambda: 1.0}[kind]()
     mode = random.choice(['area', 'bilinear', 'bicubic'])
     if size is None:
+        h, w = img.shape[2:]
+        if int(min(h, w) * factor) < min_side:
+            return F.interpolate(img, size=(max(min_side, int(h * factor)), max(min_side, int(w * factor))), mode=mode)
         return F.interpolate(img, scale_factor=factor, mode=mode)
     return F.interpolate(img, size=(int(size[0] * factor), int(size[1] * factor)), mode=mode)
 
@@ -80,7 +87,7 @@ def degrade_second_order(hr, kernel1, kernel2, sinc_kernel, scale, opt, jpeger):
     """
     ori_h, ori_w = hr.shape[2:4]
     out = filter2D(hr, kernel1)
-    out = _random_resize(out, opt['resize_prob'], opt['resize_range'])
+    out = _random_resize(out, opt['resize_prob'], opt['resize_range'], min_side=kernel2.shape[-1] // 2 + 1)
     out = _random_noise(out, opt, '')
     out = _jpeg(out, jpeger, opt['jpeg_range'])
 
