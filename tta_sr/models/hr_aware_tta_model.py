@@ -86,7 +86,7 @@ class HRAwareTTAModel(TTASRModelMixin, SRModel):
         if path_opt.get('resume_state'):
             path_opt['param_key_g'] = 'params'  # our own checkpoint, not the published file
         elif name in load_manifest():
-            path_opt.setdefault('param_key_g', load_manifest()[name].get('param_key') or 'params')
+            path_opt.setdefault('param_key_g', load_manifest()[name].get('param_key'))  # None: whole file
         super().__init__(opt)
 
     def model_to_device(self, net):
@@ -135,8 +135,8 @@ class HRAwareTTAModel(TTASRModelMixin, SRModel):
         if self.cri_far is not None:
             self.cri_far.load_state_dict(load_state_dict(path, param_key='params_far'))
             freeze(self.cri_far)
-        self.controller = Controller(self.opt['train'].get('controller'), 'finetune', recon_opt.get('emb_dim', 512),
-                                     self.device)
+        controller_opt = dict(shipped.get('controller') or {}, **(self.opt['train'].get('controller') or {}))
+        self.controller = Controller(controller_opt, 'finetune', recon_opt.get('emb_dim', 512), self.device)
 
     def _init_ema(self):
         """EMA of M starts from M's weights (or from the checkpoint's ``params_ema`` on resume)."""
@@ -234,7 +234,7 @@ class HRAwareTTAModel(TTASRModelMixin, SRModel):
                                for n in self._adapted_nets()]
             return
         self.bad_checks += 1
-        if self.patience and self.bad_checks >= self.patience and not self.stopped:
+        if self.patience and self.bad_checks >= self.patience and not self.stopped and self.best_state is not None:
             for net, state in zip(self._adapted_nets(), self.best_state):
                 self.get_bare_model(net).load_state_dict(state)
             self.stopped = True
