@@ -8,10 +8,17 @@
 - deterministic resume (``tta_sr.utils.resume``): training states also hold every rank's RNG states
   (``rng_states``), restored by ``resume_training``; validation runs with the RNGs forked, so it does not
   change the training's random stream.
+- distributed training: trained modules that are not DDP-wrapped (stage 1's FAR heads T_a, T_m) start from
+  rank 0's weights and have their gradients averaged over the ranks in ``guarded_step``, as DDP does for
+  ``net_g``, so every rank holds the same weights.
 - distributed validation runs on every rank (all ranks then take the same early-stopping decision, and a
   DDP forward's buffer broadcast has every rank present); only rank 0 logs.
 """
 import os
+
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
 
 from tta_sr.utils import resume
 from tta_sr.utils.atomic import AtomicSaveMixin, _save_with_retry
@@ -33,8 +40,49 @@ def load_weights_into(net, name_or_path, param_key=None, strict=True):
     return path
 
 
+def _world_size():
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
+def _unwrapped(modules):
+    """The modules of ``modules`` that DDP does not synchronise."""
+    return [m for m in modules if not isinstance(m, DistributedDataParallel)]
+
+
+def broadcast_from_rank0(modules):
+    """Copy rank 0's parameters and buffers of ``modules`` to every rank (a collective; no-op unless distributed)."""
+    if _world_size() < 2:
+        return
+    with torch.no_grad():
+        for module in modules:
+            for tensor in list(module.parameters()) + list(module.buffers()):
+                dist.broadcast(tensor.data, src=0)
+
+
+def average_gradients(modules):
+    """Average the gradients of the trainable parameters of ``modules`` over the ranks (missing ones count as 0)."""
+    world_size = _world_size()
+    params = [p for m in modules for p in m.parameters() if p.requires_grad]
+    if world_size < 2 or not params:
+        return
+    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat)
+    flat /= world_size
+    offset = 0
+    for p in params:
+        n = p.numel()
+        p.grad = flat[offset:offset + n].view_as(p).clone()
+        offset += n
+
+
 class TTASRModelMixin(AtomicSaveMixin):
     """Put before the BasicSR model class: ``class M(TTASRModelMixin, SRModel)``."""
+
+    def __init__(self, opt):
+        super().__init__(opt)
+        if self.is_train:
+            broadcast_from_rank0(_unwrapped(self.trained_modules()))
 
     def model_to_device(self, net):
         return wrap_model_for_device(net, self.device, self.opt)
@@ -100,6 +148,7 @@ class TTASRModelMixin(AtomicSaveMixin):
             self.health = LossHealthGuard.from_opt(self.opt)
         loss = maybe_inject_nan(loss, current_iter, self.opt)
         loss.backward()
+        average_gradients(_unwrapped(self.trained_modules()))
         params = [p for m in self.trained_modules() for p in m.parameters() if p.requires_grad]
         clip_grad_norm(params, self.opt['train'].get('grad_clip'))
         if not self.health.is_finite(loss, params):
