@@ -1,0 +1,178 @@
+"""Compare base / rec_only / lway / hr_aware test-time adaptation of one SR model on one LR/GT set
+(the HR-aware paper's Table 1, at the scale the preset allows).
+
+For each TTA method an HRAwareTTAModel is built in-process from an option dict (as ``parse_options``
+would make it; the model writes its base outputs into ``<out>/runs/<method>/results/base`` at init),
+trained ``--iters`` iterations on the SAME LR crops (private seeded sampler), the same batch size,
+learning rate and seed; GT is used for scoring only. Then the full LR images are upscaled (tiled) by the
+adapted net (the EMA copy when ``--ema`` > 0, else the raw net) and scored: PSNR-Y, SSIM, LPIPS, NIQE.
+``base`` is M before adaptation (the model's own base export).
+lway uses ``--lway-branch`` (LWay's stage 1), hr_aware ``--branch``, rec_only ``--lway-branch``.
+
+Writes ``<out>/results.json`` (method -> metric -> mean and per image, s/iter, peak memory, settings;
+methods from earlier runs into the same --out are kept unless rerun), ``results.md`` and ``results.png``.
+
+Example (2 CPU cores, about 20 minutes)::
+
+    python benchmarks/datasets.py
+    python benchmarks/compare.py --lr benchmarks/data/city100_x4_c480/lr --gt benchmarks/data/city100_x4_c480/gt \
+        --model RealESRGAN_x4plus --methods base,rec_only,lway,hr_aware --seed 0 --preset cpu \
+        --out benchmarks/runs/city100_realesrgan_cpu
+"""
+import argparse
+import gc
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import common  # noqa: E402
+
+LABELS = {'base': 'base (no TTA)', 'rec_only': 'rec_only (L_rec, LWay branch)', 'lway': 'LWay',
+          'hr_aware': 'HR-aware (ours)'}
+ARROWS = {'psnr_y': 'PSNR-Y ↑', 'ssim': 'SSIM ↑', 'lpips': 'LPIPS ↓', 'niqe': 'NIQE ↓'}
+
+
+def run_method(cfg, method, pairs, scorer, gts, logger):
+    """Adapt, time, measure and score one TTA method; returns its result dict."""
+    import torch
+    root = os.path.join(cfg['out'], 'runs', method)
+    opt, branch_path = common.model_options(cfg, method, pairs, root)
+    torch.manual_seed(cfg['seed'])
+    t_build = time.perf_counter()
+    model = common.build_tta_model(opt)
+    t_build = time.perf_counter() - t_build
+    sampler = common.make_sampler(opt, cfg)
+    times, losses = [], []
+    logger.info(f'[{method}] training {cfg["iters"]} iterations')
+    with common.PeakMemory(cfg['device']) as mem:
+        common.train_steps(model, sampler, 0, cfg['iters'], cfg['device'], times, losses)
+    srs = scorer.upscale_all(common.eval_net(model, cfg), pairs, os.path.join(root, 'results', 'adapted'))
+    scores = scorer.score_images(srs, gts)
+    result = {'metrics': scores, 's_per_iter': common.summary(times), 'peak_mb': mem.peak_mb,
+              'peak_delta_mb': mem.delta_mb, 'build_s': t_build,
+              'branch': {'path': branch_path, 'sha256': common.sha256_prefix(branch_path)},
+              'loss_first': losses[0] if losses else None, 'loss_last': losses[-1] if losses else None,
+              'loss_curve': losses, 'steps_skipped': getattr(getattr(model, 'health', None), 'skipped', None),
+              'scored_net': 'net_g_ema' if cfg['ema_decay'] > 0 else 'net_g',
+              'lpips_in_loss': model.cri_rec.lpips_name}
+    base = None
+    if not os.path.isdir(os.path.join(root, 'results', 'base')):
+        raise RuntimeError(f'{root}/results/base missing: the model did not export its base outputs')
+    base = common.read_folder(os.path.join(root, 'results', 'base'), pairs)
+    del model
+    gc.collect()
+    return result, base
+
+
+def write_markdown(path, results, cfg):
+    methods = [m for m in common.ALL_METHODS if m in results['methods']]
+    metric_names = [m for m in common.METRICS if any(m in results['methods'][x]['metrics'] for x in methods)]
+    lines = [f'# {cfg["model"]} on `{cfg["lr_dir"]}`', '',
+             '| method | ' + ' | '.join(ARROWS[m] for m in metric_names) + ' | s/iter | peak MB |',
+             '| --- ' * (len(metric_names) + 3) + '|']
+    for m in methods:
+        r = results['methods'][m]
+        cells = []
+        for name in metric_names:
+            v = r['metrics'][name]['mean']
+            cells.append(f'{v:.2f}' if name == 'psnr_y' else f'{v:.4f}' if name in ('ssim', 'lpips') else f'{v:.3f}')
+        spi = f'{r["s_per_iter"]["median"]:.2f}' if r.get('s_per_iter') else '—'
+        peak = f'{r["peak_mb"]:.0f}' if r.get('peak_mb') else '—'
+        lines.append(f'| {LABELS[m]} | ' + ' | '.join(cells) + f' | {spi} | {peak} |')
+    s = results['settings']
+    lines += ['', f'- images ({len(s["images"])}): {", ".join(s["images"])}',
+              f'- preset {s["preset"]}: {s["iters"]} iterations, batch {s["batch"]} of {s["lq_size"]}x{s["lq_size"]} LR '
+              f'crops, Adam lr {s["learning_rate"]:.3g}, seed {s["seed"]}, same crops for every method',
+              f'- scored net: {"EMA (decay %g)" % s["ema_decay"] if s["ema_decay"] > 0 else "raw adapted net (no EMA)"}; '
+              f'full images, tiled inference (tile {s["tile"]}, overlap {s["tile_overlap"]})',
+              f'- LPIPS (metric): {results["metric_info"].get("lpips", {}).get("weights", "n/a")}; PSNR-Y/SSIM on Y, '
+              f'crop {results["metric_info"].get("psnr_y", {}).get("crop_border", "?")} px; NIQE: basicsr',
+              f'- s/iter: median over iterations 2..N; peak MB: {"process RSS (psutil) during training" if s["device"] == "cpu" else "torch.cuda.max_memory_allocated during training"}',
+              f'- machine: {results["machine"]["platform"]}, {results["machine"]["cpu_count_logical"]} logical CPUs, '
+              f'torch {results["machine"]["torch"]} with {results["machine"]["torch_threads"]} threads, load avg at '
+              f'start {", ".join(f"{x:.1f}" for x in results["machine"]["load_avg_at_start"])}']
+    for m in methods:
+        b = results['methods'][m].get('branch')
+        if b:
+            lines.append(f'- {m} branch: `{b["path"]}` (sha256 {b["sha256"]}…)')
+    with open(path, 'w') as f:
+        f.write('\n'.join(lines) + '\n')
+
+
+def plot(path, results):
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    methods = [m for m in common.ALL_METHODS if m in results['methods']]
+    names = [m for m in common.METRICS if all(m in results['methods'][x]['metrics'] for x in methods)]
+    fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 3.2))
+    colors = {'base': '#888888', 'rec_only': '#4c72b0', 'lway': '#dd8452', 'hr_aware': '#55a868'}
+    for ax, name in zip(list(axes) if len(names) > 1 else [axes], names):
+        vals = [results['methods'][m]['metrics'][name]['mean'] for m in methods]
+        ax.bar(range(len(methods)), vals, color=[colors[m] for m in methods])
+        lo, hi = min(vals), max(vals)
+        pad = (hi - lo) * 0.6 + 1e-6 * max(abs(hi), 1)
+        ax.set_ylim(lo - pad, hi + pad)
+        ax.set_xticks(range(len(methods)))
+        ax.set_xticklabels(methods, rotation=30, fontsize=8)
+        ax.set_title(ARROWS[name])
+    fig.suptitle(f'{results["settings"]["model"]}: {os.path.basename(os.path.dirname(results["settings"]["lr_dir"].rstrip("/")))}',
+                 fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    common.add_common_args(parser, 'base,rec_only,lway,hr_aware')
+    args = parser.parse_args(argv)
+    cfg = common.resolve_args(args)
+    logger = common.setup_logging(cfg['out'])
+    pairs = common.image_pairs(cfg)
+    from tta_sr.weights.resolver import manifest_entry
+    scale = manifest_entry(cfg['model'])['scale']
+    scorer = common.Scorer(cfg, scale)
+    gts = common.read_gts(pairs)
+    results_path = os.path.join(cfg['out'], 'results.json')
+    settings = {k: cfg[k] for k in ('model', 'lr_dir', 'gt_dir', 'preset', 'iters', 'batch', 'lq_size', 'learning_rate',
+                                    'ema_decay', 'seed', 'tile', 'tile_overlap', 'far_weight', 'noise_std', 'device')}
+    settings['images'] = [p[0] for p in pairs]
+    results = {'settings': settings, 'methods': {}}
+    if os.path.isfile(results_path):  # keep methods measured earlier with the same settings
+        import json
+        with open(results_path) as f:
+            old = json.load(f)
+        if old.get('settings') == settings:
+            results['methods'] = old.get('methods', {})
+        else:
+            logger.info(f'{results_path}: settings differ from this run; earlier methods are dropped')
+    results.update(machine=common.machine_info(cfg), metric_info=scorer.info(),
+                   command='python ' + ' '.join([os.path.relpath(__file__)] + (argv or sys.argv[1:])))
+    base_outputs = None
+    for method in cfg['methods']:
+        if method == 'base':
+            continue
+        logger.info(f'=== {method} ===')
+        result, base_outputs = run_method(cfg, method, pairs, scorer, gts, logger)
+        results['methods'][method] = result
+        common.dump_json(results_path, results)
+        logger.info(f'[{method}] ' + ', '.join(f'{k} {v["mean"]:.4f}' for k, v in result['metrics'].items()) +
+                    f', {result["s_per_iter"]["median"]:.2f} s/iter, peak {result["peak_mb"]:.0f} MB')
+    if 'base' in cfg['methods']:
+        if base_outputs is None:  # no TTA method run: upscale with the pretrained net directly
+            from tta_sr.weights.resolver import build_pretrained
+            net = build_pretrained(cfg['model'], device=cfg['device'])
+            base_outputs = scorer.upscale_all(net, pairs, os.path.join(cfg['out'], 'runs', 'base'))
+        results['methods']['base'] = {'metrics': scorer.score_images(base_outputs, gts)}
+        common.dump_json(results_path, results)
+    write_markdown(os.path.join(cfg['out'], 'results.md'), results, cfg)
+    plot(os.path.join(cfg['out'], 'results.png'), results)
+    print(open(os.path.join(cfg['out'], 'results.md')).read())
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
