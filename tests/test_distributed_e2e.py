@@ -22,9 +22,9 @@ def _free_port():
         return s.getsockname()[1]
 
 
-def _torchrun(tmp_path, opt_file, dump_dir):
+def _torchrun(tmp_path, opt_file, dump_dir, *extra):
     cmd = [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2', '--master_addr', '127.0.0.1',
-           '--master_port', str(_free_port()), DRIVER, '-opt', str(opt_file), '--launcher', 'pytorch']
+           '--master_port', str(_free_port()), DRIVER, '-opt', str(opt_file), '--launcher', 'pytorch', *extra]
     res = subprocess.run(cmd, cwd=str(tmp_path), env=dict(env(), TTA_RANK_DUMP_DIR=str(dump_dir)),
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600)
     assert res.returncode == 0, res.stdout[-6000:]
@@ -65,3 +65,22 @@ def test_stage1_two_cpu_ranks(tmp_path):
     opt['datasets']['train']['dataset_enlarge_ratio'] = 4
     _torchrun(tmp_path, write_yaml(tmp_path / 's1.yml', opt), tmp_path / 'dump_s1')
     _check_ranks_agree(tmp_path, 's1', {'params', 'params_ema', 'params_far'})
+
+
+@pytest.mark.slow
+def test_stage2_two_cpu_ranks_resume_matches_uninterrupted_run(tmp_path):
+    """Stop after the iteration-2 checkpoint (total_iter 2), resume to 5 with --auto_resume: the weights of
+    both ranks are those of an uninterrupted 5-iteration run (each rank restores its own RNG states)."""
+    write_images(tmp_path / 'lr', 3, 24)
+    branch = make_branch_checkpoint(tmp_path / 'branch.pth')
+    opt = tta_options('ref', tmp_path / 'lr', branch, total_iter=5, checkpoint_freq=2)
+    opt['datasets']['train']['dataset_enlarge_ratio'] = 6
+    _torchrun(tmp_path, write_yaml(tmp_path / 'ref.yml', opt), tmp_path / 'dump_ref')
+    opt['name'] = 'run'
+    run_yml = write_yaml(tmp_path / 'run.yml', dict(opt, train=dict(opt['train'], total_iter=2)))
+    _torchrun(tmp_path, run_yml, tmp_path / 'dump_first')
+    _torchrun(tmp_path, run_yml, tmp_path / 'dump_run', '--auto_resume', '--force_yml', 'train:total_iter=5')
+    assert 'Resuming training from epoch: 0, iter: 2' in run_log(tmp_path, 'run')
+    for rank in (0, 1):
+        ref, run = _load(tmp_path / 'dump_ref' / f'rank{rank}.pth'), _load(tmp_path / 'dump_run' / f'rank{rank}.pth')
+        assert max(max_abs_diff(ref, run).values()) <= 1e-6

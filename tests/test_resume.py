@@ -115,11 +115,12 @@ def _kill_resume_compare(tmp_path, opt, kill_at):
 
 
 @pytest.mark.slow
-def test_stage2_kill_and_auto_resume_matches_uninterrupted_run(tmp_path):
+@pytest.mark.parametrize('checkpoint_freq', [2, 3], ids=['mid_epoch', 'end_of_epoch'])
+def test_stage2_kill_and_auto_resume_matches_uninterrupted_run(tmp_path, checkpoint_freq):
     write_images(tmp_path / 'lr', 3, 24)  # 2 train images x enlarge 3 / batch 2: 3 iterations per epoch
     branch = make_branch_checkpoint(tmp_path / 'branch.pth')
-    opt = tta_options('x', tmp_path / 'lr', branch, total_iter=10, checkpoint_freq=2)
-    diffs = _kill_resume_compare(tmp_path, opt, kill_at=2)
+    opt = tta_options('x', tmp_path / 'lr', branch, total_iter=10, checkpoint_freq=checkpoint_freq)
+    diffs = _kill_resume_compare(tmp_path, opt, kill_at=checkpoint_freq)
     assert set(diffs) == {'params', 'params_ema'}
 
 
