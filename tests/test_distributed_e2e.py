@@ -84,3 +84,35 @@ def test_stage2_two_cpu_ranks_resume_matches_uninterrupted_run(tmp_path):
     for rank in (0, 1):
         ref, run = _load(tmp_path / 'dump_ref' / f'rank{rank}.pth'), _load(tmp_path / 'dump_run' / f'rank{rank}.pth')
         assert max(max_abs_diff(ref, run).values()) <= 1e-6
+
+
+def _grad_worker(rank, port, out):
+    import os
+    import torch
+    import torch.distributed as dist
+    from tta_sr.models.model_base import average_gradients, broadcast_from_rank0
+    os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
+    dist.init_process_group('gloo', rank=rank, world_size=2)
+    torch.manual_seed(rank)
+    net = torch.nn.Linear(3, 2)
+    frozen_grad = torch.nn.Linear(2, 2)  # gradient on rank 1 only
+    broadcast_from_rank0([net, frozen_grad])
+    net(torch.full((1, 3), float(rank + 1))).sum().backward()
+    if rank == 1:
+        frozen_grad.weight.grad = torch.ones(2, 2)
+    average_gradients([net, frozen_grad])
+    torch.save({'w': net.weight.detach(), 'gw': net.weight.grad, 'fw': frozen_grad.weight.grad,
+                'fb': frozen_grad.bias.grad}, f'{out}/rank{rank}.pt')
+    dist.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_unwrapped_modules_start_equal_and_average_gradients(tmp_path):
+    import torch
+    import torch.multiprocessing as mp
+    mp.spawn(_grad_worker, args=(_free_port(), str(tmp_path)), nprocs=2)
+    r0, r1 = (torch.load(tmp_path / f'rank{r}.pt', weights_only=True) for r in (0, 1))
+    assert torch.equal(r0['w'], r1['w'])  # rank 0's initial weights everywhere
+    assert torch.allclose(r0['gw'], torch.full((2, 3), 1.5)) and torch.equal(r0['gw'], r1['gw'])  # mean of 1, 2
+    assert torch.equal(r0['fw'], torch.full((2, 2), 0.5)) and torch.equal(r1['fw'], r0['fw'])
+    assert r0['fb'] is None and r1['fb'] is None  # no rank had a gradient: stays None

@@ -60,19 +60,24 @@ def broadcast_from_rank0(modules):
 
 
 def average_gradients(modules):
-    """Average the gradients of the trainable parameters of ``modules`` over the ranks (missing ones count as 0)."""
+    """Average the gradients of the trainable parameters of ``modules`` over the ranks, as DDP does.
+
+    A rank without a gradient for a parameter contributes zeros; a parameter without a gradient on every
+    rank keeps ``grad = None`` (so optimizers skip it, as without distribution). One all-reduce.
+    """
     world_size = _world_size()
     params = [p for m in modules for p in m.parameters() if p.requires_grad]
     if world_size < 2 or not params:
         return
-    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
-    flat = torch.cat([g.reshape(-1) for g in grads])
+    grads = [p.grad.reshape(-1) if p.grad is not None else torch.zeros(p.numel(), dtype=p.dtype, device=p.device)
+             for p in params]
+    present = torch.tensor([p.grad is not None for p in params], dtype=grads[0].dtype, device=grads[0].device)
+    flat = torch.cat(grads + [present])
     dist.all_reduce(flat)
-    flat /= world_size
     offset = 0
-    for p in params:
+    for p, count in zip(params, flat[-len(params):].tolist()):
         n = p.numel()
-        p.grad = flat[offset:offset + n].view_as(p).clone()
+        p.grad = (flat[offset:offset + n] / world_size).view_as(p).clone() if count > 0 else None
         offset += n
 
 
