@@ -2,7 +2,8 @@
 says so in the log, and the adapted weights are finite."""
 import torch
 
-from reliability_helpers import checkpoint, make_branch_checkpoint, run_log, train, tta_options, write_images, write_yaml
+from reliability_helpers import (checkpoint, make_branch_checkpoint, run_log, train, tta_options, write_images,
+                                 write_yaml)
 
 
 def test_stage2_run_survives_an_injected_nan(tmp_path):
