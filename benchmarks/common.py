@@ -24,13 +24,16 @@ ALL_METHODS = ('base',) + TTA_METHODS
 
 # Preset values; any of them can be overridden on the command line.
 PRESETS = {
-    # 2 CPU cores: one comparison of RealESRGAN_x4plus (3 adapted methods) in about 20 minutes.
-    # lr: chosen a priori so that lr * iters equals the paper's 5e-6 * 500 = 2.5e-3 (Adam's step size is
-    # about lr per iteration), never tuned on a reported set's GT.
-    'cpu': {'lq_size': 32, 'batch': 4, 'iters': 40, 'lr': None, 'lr_budget': 2.5e-3, 'ema_decay': 0.0,
-            'max_images': 5, 'tile': 128, 'tile_overlap': 16, 'threads': 2},
+    # 2 shared CPU cores: one comparison of RealESRGAN_x4plus (3 adapted methods) in about 20 minutes.
+    # lr: chosen a priori, never tuned on a reported set's GT: 5e-6 * sqrt(500 / iters), i.e. the same
+    # random-walk drift of the weights (Adam moves each weight by about lr per step, with noisy signs) as
+    # the paper's 500 iterations at 5e-6; 2.0e-5 for 30 iterations.
+    # threads 1: on a machine already running other jobs, 2 intra-op threads were 2-8x SLOWER than 1
+    # (RRDBNet fwd+bwd, batch 4 of 32x32: 5.1 s with 1 thread, 12-43 s with 2, load average 6.5).
+    'cpu': {'lq_size': 32, 'batch': 4, 'iters': 30, 'lr': None, 'lr_rule': 'sqrt', 'ema_decay': 0.0,
+            'max_images': 5, 'tile': 128, 'tile_overlap': 16, 'threads': 1},
     # the papers' scale (HR-aware paper / LWay: LR patch 128, batch 6, 500 iterations, Adam lr 5e-6, EMA 0.999)
-    'gpu': {'lq_size': 128, 'batch': 6, 'iters': 500, 'lr': 5e-6, 'lr_budget': None, 'ema_decay': 0.999,
+    'gpu': {'lq_size': 128, 'batch': 6, 'iters': 500, 'lr': 5e-6, 'lr_rule': None, 'ema_decay': 0.999,
             'max_images': 0, 'tile': 256, 'tile_overlap': 16, 'threads': 0},
 }
 
@@ -58,7 +61,7 @@ def add_common_args(parser, methods_default, iters_help='training iterations per
     parser.add_argument('--lq-size', type=int, default=None, help='LR training crop')
     parser.add_argument('--batch', type=int, default=None, help='batch size')
     parser.add_argument('--learning-rate', type=float, default=None,
-                        help='Adam lr (cpu preset default: 2.5e-3 / iters, i.e. the paper\'s lr * iters budget)')
+                        help='Adam lr (cpu preset default: 5e-6 * sqrt(500 / iters), see PRESETS)')
     parser.add_argument('--ema', type=float, default=None, dest='ema_decay',
                         help='EMA decay of the adapted model; scores use the EMA net when > 0 (0: the raw net)')
     parser.add_argument('--max-images', type=int, default=None, help='adapt to and score the first N images (0: all)')
@@ -79,7 +82,7 @@ def resolve_args(args):
             cfg[key] = preset[key]
     cfg['tile_overlap'] = preset['tile_overlap']
     if cfg.get('learning_rate') is None:
-        cfg['learning_rate'] = preset['lr'] if preset['lr'] is not None else preset['lr_budget'] / max(cfg['iters'], 1)
+        cfg['learning_rate'] = preset['lr'] if preset['lr'] is not None else 5e-6 * (500 / max(cfg['iters'], 1)) ** 0.5
     cfg['methods'] = [m.strip() for m in cfg['methods'].split(',') if m.strip()]
     unknown = set(cfg['methods']) - set(ALL_METHODS)
     if unknown:
