@@ -259,3 +259,21 @@ def test_report_without_gt_has_no_gt_scores(tmp_path, data):
     assert len(metrics['images']) == 4
     assert all(row[v]['psnr_y'] is None for row in metrics['images'] for v in ('base', 'adapted'))
     assert metrics['count']['adapted']['psnr_y'] == 0
+
+
+def test_early_stopping_state_and_curves_survive_a_resume(tmp_path, data):
+    model, dataset, opt = _model(tmp_path, data, early_stopping={'patience': 1})
+    _step(model, dataset, 1)
+    model.metric_results = {'ssl_loss': 0.5}
+    model._early_stopping_check(1)
+    model.metric_results = {'ssl_loss': 0.9}
+    model._early_stopping_check(2)
+    assert model.stopped
+    model.save_training_state(0, 2)
+    state = torch.load(f"{opt['path']['training_states']}/2.state", map_location='cpu', weights_only=True)
+    resumed, _, _ = _model(tmp_path / 'resumed', data, early_stopping={'patience': 1})
+    assert not resumed.stopped
+    resumed.resume_training(state)
+    assert resumed.stopped and resumed.best_iter == 1 and resumed.best_value == 0.5
+    assert resumed.history['l_rec'] == model.history['l_rec']
+    assert all(torch.equal(a, b) for a, b in zip(resumed.best_state[0].values(), model.best_state[0].values()))

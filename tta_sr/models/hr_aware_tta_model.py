@@ -242,6 +242,19 @@ class HRAwareTTAModel(TTASRModelMixin, SRModel):
                                    f'{self.patience} validations; restored the best weights (iter {self.best_iter}). '
                                    'Remaining iterations are skipped.')
 
+    _EARLY_STOPPING_STATE = ('best_value', 'best_iter', 'bad_checks', 'stopped', 'best_state')
+
+    def extra_training_state(self):
+        """Early-stopping state and the loss/validation curves survive a resume."""
+        return {'early_stopping': {k: getattr(self, k) for k in self._EARLY_STOPPING_STATE},
+                'history': {k: [list(p) for p in v] for k, v in self.history.items()}}
+
+    def load_extra_training_state(self, state):
+        for key, value in (state.get('early_stopping') or {}).items():
+            setattr(self, key, value)
+        for key, points in (state.get('history') or {}).items():
+            self.history[key] = [tuple(p) for p in points]
+
     def _adapted_nets(self):
         return [self.net_g] + ([self.net_g_ema] if hasattr(self, 'net_g_ema') else [])
 

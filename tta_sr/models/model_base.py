@@ -113,7 +113,7 @@ class TTASRModelMixin(AtomicSaveMixin):
         state = {'epoch': epoch, 'iter': current_iter,
                  'optimizers': [o.state_dict() for o in self.optimizers],
                  'schedulers': [s.state_dict() for s in self.schedulers],
-                 'rng_states': rng_states}
+                 'rng_states': rng_states, 'model_state': self.extra_training_state()}
         save_path = os.path.join(self.opt['path']['training_states'], f'{current_iter}.state')
         _save_with_retry(state, save_path, 'training state')
 
@@ -122,6 +122,7 @@ class TTASRModelMixin(AtomicSaveMixin):
         super().resume_training(resume_state)
         from basicsr.utils import get_root_logger
         from basicsr.utils.dist_util import get_dist_info
+        self.load_extra_training_state(resume_state.get('model_state') or {})
         rng = resume.rng_state_of_rank(resume_state.get('rng_states'), get_dist_info()[0])
         if rng is None:
             get_root_logger().warning('The training state has no rng_states (written before tta_sr saved them): '
@@ -129,6 +130,13 @@ class TTASRModelMixin(AtomicSaveMixin):
             return
         resume.restore_rng_state(rng)
         resume.hand_rng_to_sampler(rng)
+
+    def extra_training_state(self):
+        """Model state beyond optimizers and schedulers to keep in the ``.state`` file (tensors, numbers, lists)."""
+        return {}
+
+    def load_extra_training_state(self, state):
+        """Restore what :meth:`extra_training_state` saved."""
 
     def validation(self, dataloader, current_iter, tb_logger, save_img=False):
         """BasicSR's validation with the RNGs forked: the training's random stream is the same with or without it."""
