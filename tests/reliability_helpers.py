@@ -10,21 +10,14 @@ import time
 
 import numpy as np
 import torch
-import yaml
 
 import tta_sr  # noqa: F401  (before basicsr)
 from tta_sr.utils.image_io import write_image
+from tta_helpers import (REPO_ROOT, TINY_ARCHS, TINY_FAR, TINY_FAR_LOSS, TINY_RECON, TRAIN_PY,  # noqa: F401
+                         make_branch_checkpoint, pretrain_options as tiny_pretrain_options, write_yaml)
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TRAIN_PY = os.path.join(REPO_ROOT, 'tta_sr', 'train.py')
-
-RECON = {'type': 'LRReconNet', 'scale': 4, 'emb_dim': 8, 'num_feat': 8, 'deg_num_block': 1, 'img_num_block': 1,
-         'rec_num_block': 1}
-FAR = {'type': 'LPIPSBackboneEncoder', 'net': 'alex', 'stage': 1}
-FAR_LOSS = {'type': 'FARLoss', 'in_channels': 8, 'loss_weight': 0.1}
-FAR_CHANNELS = 64  # LPIPSBackboneEncoder(alex, stage 1).out_channels
-SR_NET = {'type': 'SRVGGNetCompact', 'num_in_ch': 3, 'num_out_ch': 3, 'num_feat': 8, 'num_conv': 2, 'upscale': 4,
-          'act_type': 'prelu'}
+RECON, FAR, FAR_LOSS = TINY_RECON, TINY_FAR, TINY_FAR_LOSS
+SR_NET = TINY_ARCHS['SRVGGNetCompact']
 
 
 def smooth_image(seed, size):
@@ -39,18 +32,6 @@ def smooth_image(seed, size):
 def write_images(folder, count, size, prefix='img'):
     os.makedirs(folder, exist_ok=True)
     return [write_image(os.path.join(str(folder), f'{prefix}{i:02d}.png'), smooth_image(i, size)) for i in range(count)]
-
-
-def make_branch_checkpoint(path, seed=0):
-    """A tiny untrained LRReconNet + FARLoss as ``{'params', 'params_ema', 'params_far'}``."""
-    from basicsr.archs import build_network
-    from tta_sr.losses.far_loss import FARLoss
-    torch.manual_seed(seed)
-    net = build_network(dict(RECON))
-    far = FARLoss(in_channels=RECON['num_feat'], target_channels=FAR_CHANNELS)
-    params = {k: v.clone() for k, v in net.state_dict().items()}
-    torch.save({'params': params, 'params_ema': params, 'params_far': far.state_dict()}, str(path))
-    return str(path)
 
 
 def tta_options(name, lr_dir, branch, total_iter=4, checkpoint_freq=2, lr=1e-2, val=True, **train):
@@ -78,28 +59,11 @@ def tta_options(name, lr_dir, branch, total_iter=4, checkpoint_freq=2, lr=1e-2, 
 
 
 def pretrain_options(name, hr_dir, total_iter=4, checkpoint_freq=2):
-    """A tiny stage-1 run: HR patches 64 x 64, batch 1, LRReconNet of width 8 with FAR and the controller."""
-    return {
-        'name': name, 'model_type': 'LRReconPretrainModel', 'scale': 4, 'num_gpu': 0, 'manual_seed': 0,
-        'gt_size': 64,
-        'datasets': {'train': {'name': 'hr', 'type': 'HRDegradationDataset', 'dataroot_gt': str(hr_dir),
-                               'gt_size': 64, 'num_worker_per_gpu': 0, 'batch_size_per_gpu': 1,
-                               'dataset_enlarge_ratio': 2}},
-        'network_g': dict(RECON), 'network_far': dict(FAR),
-        'path': {'pretrain_network_g': None, 'resume_state': None},
-        'train': {'ema_decay': 0.9, 'optim_g': {'type': 'Adam', 'lr': 1e-2, 'betas': [0.9, 0.999]},
-                  'scheduler': {'type': 'MultiStepLR', 'milestones': [1000], 'gamma': 0.5},
-                  'total_iter': total_iter, 'warmup_iter': -1,
-                  'pixel_opt': {'type': 'ReconstructionLoss', 'l1_weight': 1.0, 'lpips_weight': 1.0},
-                  'far_opt': dict(FAR_LOSS), 'controller': {'enabled': True, 'noise_std': 1.0}},
-        'logger': {'print_freq': 1, 'save_checkpoint_freq': checkpoint_freq, 'use_tb_logger': False},
-    }
-
-
-def write_yaml(path, opt):
-    with open(path, 'w') as f:
-        yaml.safe_dump(opt, f, sort_keys=False)
-    return str(path)
+    """A tiny stage-1 run (``tta_helpers.pretrain_options``) with EMA 0.9, lr 1e-2 and enlarge ratio 2."""
+    opt = tiny_pretrain_options(hr_dir, name=name, total_iter=total_iter, save_checkpoint_freq=checkpoint_freq)
+    opt['datasets']['train']['dataset_enlarge_ratio'] = 2
+    opt['train'].update(ema_decay=0.9, optim_g={'type': 'Adam', 'lr': 1e-2, 'betas': [0.9, 0.999]})
+    return opt
 
 
 def env():

@@ -1,12 +1,10 @@
 """Tests for tta_sr/data/hr_degradation_dataset.py: folder listing, bad files, reproducible validation pairs."""
-import logging
 import os
 
 import pytest
 import torch
 
 import tta_sr  # noqa: F401  (before basicsr)
-from basicsr.utils import get_root_logger
 from basicsr.utils.registry import DATASET_REGISTRY
 
 from tta_sr.data.hr_degradation_dataset import HRDegradationDataset
@@ -21,15 +19,6 @@ def hr_dirs(tmp_path):
     return tmp_path / 'hr', tmp_path / 'hr_extra', main + extra
 
 
-@pytest.fixture
-def warnings_log():
-    logger = get_root_logger()
-    records = []
-    handler = logging.Handler(level=logging.WARNING)
-    handler.emit = lambda record: records.append(record.getMessage())
-    logger.addHandler(handler)
-    yield records
-    logger.removeHandler(handler)
 
 
 def test_registered():

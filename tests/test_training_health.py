@@ -1,5 +1,4 @@
 """Tests for tta_sr/utils/training_health.py: NaN detection, bitwise roll-back, lr decay, give-up rule."""
-import logging
 
 import pytest
 import torch
@@ -9,16 +8,6 @@ import tta_sr  # noqa: F401  (before basicsr)
 from tta_sr.utils.training_health import LossHealthGuard, clip_grad_norm, maybe_inject_nan
 
 
-@pytest.fixture
-def warnings_log():
-    from basicsr.utils import get_root_logger
-    logger = get_root_logger()
-    records = []
-    handler = logging.Handler(level=logging.WARNING)
-    handler.emit = lambda record: records.append(record.getMessage())
-    logger.addHandler(handler)
-    yield records
-    logger.removeHandler(handler)
 
 
 def _setup(lr=1e-2):

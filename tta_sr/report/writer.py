@@ -95,7 +95,6 @@ def write_report(run_dir, images, metrics=('psnr_y', 'ssim', 'lpips', 'niqe'), c
                         'with published LPIPS numbers.')
     json_path, csv_path = write_metrics_files(run_dir, rows, metric_objs, variants, scale, skipped, notes, extra)
 
-    files_dir = os.path.join(run_dir, FILES_DIR)
     crop_blocks = []
     if crops and len(variants) >= 2:
         from tta_sr.utils.image_io import write_image

@@ -20,7 +20,6 @@ two 1-D weight vectors exist at a time; the network runs under ``torch.no_grad``
 """
 import numpy as np
 import torch
-from torch.nn import functional as F
 
 
 def _cores(length, tile):

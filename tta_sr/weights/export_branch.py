@@ -10,7 +10,6 @@ recipe), after which ``path.pretrain_network_recon: <name>`` loads it.
 import argparse
 import os
 
-import torch
 import yaml
 
 from tta_sr.utils.atomic import atomic_torch_save, atomic_write_text
