@@ -178,6 +178,7 @@ def main(argv=None):
             base_outputs = scorer.upscale_all(net, pairs, os.path.join(cfg['out'], 'runs', 'base'))
         results['methods']['base'] = {'metrics': scorer.score_images(base_outputs, gts)}
         common.dump_json(results_path, results)
+    common.dump_json(results_path, results)
     write_markdown(os.path.join(cfg['out'], 'results.md'), results, cfg)
     plot(os.path.join(cfg['out'], 'results.png'), results)
     print(open(os.path.join(cfg['out'], 'results.md')).read())
