@@ -197,6 +197,9 @@ def main(argv=None):
                         help='centre crop of City100 in HR pixels (LR = crop / scale); 0 = whole 840x600 image')
     parser.add_argument('--synthetic-hr-size', type=int, default=240, help='HR centre-crop size of the Set14 images')
     parser.add_argument('--seed', type=int, default=2024, help='seed of the one synthetic degradation')
+    parser.add_argument('--synthetic-src', default=os.path.join(DATA_ROOT, 'Set14', 'HR'),
+                        help='HR folder of the synthetic set (e.g. /work/shared/data/BSD68/HR for a held-out set)')
+    parser.add_argument('--synthetic-name', default='set14_synth_x4', help='folder name of the synthetic set')
     args = parser.parse_args(argv)
     args.which = args.which or ['city100', 'synthetic']
     unknown = set(args.which) - {'city100', 'synthetic'}
@@ -205,7 +208,8 @@ def main(argv=None):
     if 'city100' in args.which:
         print('City100:', build_city100(args.out, scale=args.scale, crop=args.city100_crop))
     if 'synthetic' in args.which:
-        print('synthetic:', build_synthetic(args.out, scale=args.scale, hr_size=args.synthetic_hr_size, seed=args.seed))
+        print('synthetic:', build_synthetic(args.out, src=args.synthetic_src, scale=args.scale,
+                                              hr_size=args.synthetic_hr_size, seed=args.seed, name=args.synthetic_name))
     return 0
 
 
