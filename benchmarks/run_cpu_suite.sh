@@ -42,3 +42,11 @@ python benchmarks/compare.py --lr $C100/lr --gt $C100/gt --methods '' "${COMMON[
     --out "$OUT/city100_realesrgan_cpu" --merge-from "$OUT/city100_realesrgan_cpu_hr_aware"
 python benchmarks/iterations.py --lr $S14/lr --gt $S14/gt --methods '' "${CURVE[@]}" \
     --out "$OUT/curves_animevideov3_set14" --merge-from "$OUT/curves_animevideov3_set14_hr_aware"
+
+# held-out learning-rate check (BSD68 with the same synthetic degradation; not part of Table 1)
+python benchmarks/datasets.py synthetic --synthetic-src /work/shared/data/BSD68/HR --synthetic-name bsd68_synth_x4
+B=benchmarks/data/bsd68_synth_x4
+for LR in 2.04e-5 5e-6; do
+    python benchmarks/compare.py --lr $B/lr --gt $B/gt --methods base,lway,hr_aware "${COMMON[@]}" --no-niqe \
+        --learning-rate $LR --out "$OUT/heldout_bsd68_lr$LR"
+done
