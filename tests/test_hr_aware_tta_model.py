@@ -277,3 +277,17 @@ def test_early_stopping_state_and_curves_survive_a_resume(tmp_path, data):
     assert resumed.stopped and resumed.best_iter == 1 and resumed.best_value == 0.5
     assert resumed.history['l_rec'] == model.history['l_rec']
     assert all(torch.equal(a, b) for a, b in zip(resumed.best_state[0].values(), model.best_state[0].values()))
+
+
+def test_end_of_training_restores_the_best_validation_weights(tmp_path, data):
+    model, dataset, _ = _model(tmp_path, data, early_stopping={'patience': 5})
+    _step(model, dataset, 1)
+    model.metric_results = {'ssl_loss': 0.5}
+    model._early_stopping_check(1)
+    best = _state(model.net_g)
+    _step(model, dataset, 2)
+    model.metric_results = {'ssl_loss': 0.9}
+    model._early_stopping_check(2)
+    assert not model.stopped and _changed(best, model.net_g)
+    model.save(-1, -1)
+    assert not _changed(best, model.net_g)

@@ -242,6 +242,15 @@ class HRAwareTTAModel(TTASRModelMixin, SRModel):
                                    f'{self.patience} validations; restored the best weights (iter {self.best_iter}). '
                                    'Remaining iterations are skipped.')
 
+    def restore_best(self):
+        """With early stopping on, end on the weights of the best validation (not the last iteration)."""
+        if not self.patience or self.best_state is None or self.stopped:
+            return
+        for net, state in zip(self._adapted_nets(), self.best_state):
+            self.get_bare_model(net).load_state_dict(state)
+        get_root_logger().info(f'End of training: restored the weights of the best validation '
+                               f'({self.monitor} {self.best_value:.5f} at iter {self.best_iter}).')
+
     _EARLY_STOPPING_STATE = ('best_value', 'best_iter', 'bad_checks', 'stopped', 'best_state')
 
     def extra_training_state(self):
@@ -262,6 +271,7 @@ class HRAwareTTAModel(TTASRModelMixin, SRModel):
     def save(self, epoch, current_iter):
         super().save(epoch, current_iter)
         if current_iter == -1:  # end of training
+            self.restore_best()
             self.export_outputs('adapted')
             self.write_run_report()
 
