@@ -12,14 +12,13 @@ Validation items are centre crops of at most ``val_crop_size`` (whole image when
 import os
 import random
 
-import numpy as np
 import torch
 
 from basicsr.utils.registry import DATASET_REGISTRY
 
 from tta_sr.data.transforms import center_crop, random_crop, random_flip
 from tta_sr.losses.dwt_weight import high_frequency_weight
-from tta_sr.utils.image_io import pad_to_min_size, read_image, scan_images
+from tta_sr.utils.image_io import pad_to_min_size, read_image, scan_images, to_tensor
 
 
 def split_images(paths, split, val_fraction=0.2, split_seed=0):
@@ -70,7 +69,7 @@ class LRImageDataset(torch.utils.data.Dataset):
             rgb, _ = read_image(self.paths[index])
             size = self.opt.get('lq_size', 0) if self.is_train else 0
             rgb = pad_to_min_size(rgb, size, size)
-            self._images[index] = torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1))).float()
+            self._images[index] = to_tensor(rgb)[0]
         return self._images[index]
 
     def hf_weight(self, index):

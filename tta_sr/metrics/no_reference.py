@@ -76,6 +76,6 @@ class NRQMScorer:
 
     def __call__(self, sr):
         import torch
-        from tta_sr.metrics.perceptual import to_tensor
+        from tta_sr.utils.image_io import to_tensor
         with torch.inference_mode():
             return float(np.asarray(self.model(to_tensor(sr, self.device)).detach().cpu()).reshape(-1)[0])

@@ -5,13 +5,9 @@ The network comes from ``tta_sr.losses.lpips_metric.build_lpips(kind, net)`` (th
 reconstruction loss and the HQI use), so its ``name`` (for example ``'LPIPS-alex (lpips)'`` or the
 offline fallback ``'ST-LPIPS-alex (stlpips-pytorch)'``) is recorded as the metric's weights.
 """
-import numpy as np
 import torch
 
-
-def to_tensor(img, device):
-    """float32 RGB ``(H, W, 3)`` in [0, 1] -> ``(1, 3, H, W)`` tensor on ``device``."""
-    return torch.from_numpy(np.ascontiguousarray(np.asarray(img, dtype=np.float32).transpose(2, 0, 1)))[None].to(device)
+from tta_sr.utils.image_io import to_tensor  # noqa: F401  (also used by no_reference)
 
 
 class LPIPSScorer:

@@ -12,6 +12,7 @@ whole image (``train.degradation_embedding: image``, default) or per crop (``cro
 Outputs, in the experiment folder: ``results/base`` (M before adaptation, written at start),
 ``results/adapted`` (after), and ``report.html``/``metrics.json``/``metrics.csv`` (see ``eval``).
 """
+import functools
 import math
 import os
 import re
@@ -28,11 +29,12 @@ from basicsr.utils.dist_util import master_only
 from basicsr.utils.registry import MODEL_REGISTRY
 
 from tta_sr.data.lr_image_dataset import select_names
+from tta_sr.data.transforms import center_crop
 from tta_sr.models.branch_components import Controller, build_far
 from tta_sr.models.model_base import TTASRModelMixin, load_weights_into
 from tta_sr.report.writer import write_report
 from tta_sr.utils.freeze import freeze
-from tta_sr.utils.image_io import read_image, scan_images, write_image
+from tta_sr.utils.image_io import read_image, scan_images, to_tensor, write_image
 from tta_sr.utils.tiling import upscale_image
 from tta_sr.weights.branches import branch_source
 from tta_sr.weights.resolver import load_manifest, load_state_dict
@@ -68,12 +70,7 @@ def select_trainable(net, trainable):
 
 def _image_tensor(path, max_size, device):
     """The LR image at ``path`` as (1, 3, h, w), centre-cropped to at most max_size per side."""
-    rgb, _ = read_image(path)
-    h, w = rgb.shape[:2]
-    th, tw = min(h, max_size), min(w, max_size)
-    top, left = (h - th) // 2, (w - tw) // 2
-    rgb = rgb[top:top + th, left:left + tw]
-    return torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))[None].to(device)
+    return center_crop(to_tensor(read_image(path)[0], device)[0], max_size)[None]
 
 
 @MODEL_REGISTRY.register()
@@ -85,8 +82,8 @@ class HRAwareTTAModel(TTASRModelMixin, SRModel):
         name = path_opt.get('pretrain_network_g')
         if path_opt.get('resume_state'):
             path_opt['param_key_g'] = 'params'  # our own checkpoint, not the published file
-        elif name in load_manifest():
-            path_opt.setdefault('param_key_g', load_manifest()[name].get('param_key'))  # None: whole file
+        elif name in (manifest := load_manifest()):
+            path_opt.setdefault('param_key_g', manifest[name].get('param_key'))  # None: whole file
         super().__init__(opt)
 
     def model_to_device(self, net):
@@ -275,8 +272,9 @@ class HRAwareTTAModel(TTASRModelMixin, SRModel):
             self.export_outputs('adapted')
             self.write_run_report()
 
+    @functools.cached_property
     def adapted_images(self):
-        """Every LR image this run adapts to (all splits; ``image_names`` when set)."""
+        """Every LR image this run adapts to (all splits; ``image_names`` when set); scanned once."""
         train_opt = self.opt['datasets']['train']
         return select_names(scan_images(train_opt['dataroot_lq'], on_error='warn'), train_opt.get('image_names'))
 
@@ -288,7 +286,7 @@ class HRAwareTTAModel(TTASRModelMixin, SRModel):
         was_training = net.training
         net.eval()
         folder = os.path.join(self.opt['path']['experiments_root'], 'results', variant)
-        for path in self.adapted_images():
+        for path in self.adapted_images:
             rgb, alpha = read_image(path)
             img = rgb if alpha is None else np.concatenate([rgb, alpha[..., None]], axis=2)
             out = upscale_image(net, img, self.opt['scale'], eval_opt.get('tile', 256), eval_opt.get('tile_overlap', 16),
@@ -306,7 +304,7 @@ class HRAwareTTAModel(TTASRModelMixin, SRModel):
         gt_root = eval_opt.get('dataroot_gt')
         gt_paths = {os.path.splitext(os.path.basename(p))[0]: p for p in scan_images(gt_root)} if gt_root else {}
         images = []
-        for path in self.adapted_images():
+        for path in self.adapted_images:
             stem = os.path.splitext(os.path.basename(path))[0]
             item = {'name': stem, 'lr': read_image(path)[0]}
             for variant in ('base', 'adapted'):

@@ -34,6 +34,7 @@ import threading
 
 import cv2
 import numpy as np
+import torch
 from PIL import Image, ImageFile
 
 from tta_sr.utils.atomic import atomic_write_bytes
@@ -328,3 +329,8 @@ def pad_to_min_size(img, min_h, min_w, mode='reflect'):
             axis_mode = 'reflect' if mode == 'reflect' and pad < img.shape[axis] else 'edge'
             img = np.pad(img, widths, mode=axis_mode)
     return img
+
+
+def to_tensor(img, device='cpu'):
+    """float32 ``(H, W, C)`` in [0, 1] -> ``(1, C, H, W)`` tensor on ``device``."""
+    return torch.from_numpy(np.ascontiguousarray(np.asarray(img, dtype=np.float32).transpose(2, 0, 1)))[None].to(device)

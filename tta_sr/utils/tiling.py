@@ -21,6 +21,8 @@ two 1-D weight vectors exist at a time; the network runs under ``torch.no_grad``
 import numpy as np
 import torch
 
+from tta_sr.utils.image_io import to_tensor
+
 
 def _cores(length, tile):
     """Core intervals ``[(c0, c1), ...]`` covering ``[0, length)`` in steps of ``tile``."""
@@ -131,7 +133,7 @@ def upscale_image(net, img, scale, tile=256, overlap=16, device='cpu', alpha_mod
     device = torch.device(device)
 
     def run(rgb):
-        x = torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))[None].to(device)
+        x = to_tensor(rgb, device)
         y = tiled_forward(net, x, scale, tile=tile, overlap=overlap)
         return y[0].clamp(0, 1).permute(1, 2, 0).cpu().numpy()
 
