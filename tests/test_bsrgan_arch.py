@@ -72,16 +72,6 @@ def test_only_scale_4():
         BSRGANNet(**dict(TINY, scale=2))
 
 
-def test_missing_weights_name_file_url_and_env_var(tmp_path, monkeypatch):
-    monkeypatch.setenv(resolver.ENV_VAR, str(tmp_path))
-    with pytest.raises(resolver.WeightsNotFoundError) as err:
-        resolver.resolve_weights('BSRGAN')
-    msg = str(err.value)
-    assert str(tmp_path / 'BSRGAN.pth') in msg
-    assert 'https://github.com/cszn/KAIR/releases/download/v1.0/BSRGAN.pth' in msg
-    assert 'TTA_SR_WEIGHTS' in msg
-
-
 def test_manifest_entry_builds_and_loads_a_published_layout_file(tmp_path, monkeypatch):
     entry = resolver.manifest_entry('BSRGAN')
     assert entry['arch'] == 'BSRGANNet' and entry['scale'] == 4 and entry['param_key'] is None

@@ -4,7 +4,6 @@ import torch
 from basicsr.archs import build_network
 
 from model_zoo_adapters.femasr_arch import FeMaSRNet, VectorQuantizer
-from tta_sr.weights import resolver
 
 # tiny widths: a 64-px "gt patch", codebook of 16 entries x 32 dims at 8 px, one Swin block of depth 2
 TINY = {'gt_resolution': 64, 'codebook_params': [[8, 16, 32]], 'channel_query_dict': {8: 32, 16: 32, 32: 32, 64: 32},
@@ -83,13 +82,3 @@ def test_straight_through_gradient_is_identity():
     weights = torch.randn_like(z_q)
     (z_q * weights).sum().backward()
     assert torch.equal(z.grad, weights)
-
-
-def test_missing_weights_name_file_url_and_env_var(tmp_path, monkeypatch):
-    monkeypatch.setenv(resolver.ENV_VAR, str(tmp_path))
-    with pytest.raises(resolver.WeightsNotFoundError) as err:
-        resolver.resolve_weights('FeMaSR_SRX4')
-    msg = str(err.value)
-    assert str(tmp_path / 'FeMaSR_SRX4_model_g.pth') in msg
-    assert 'https://github.com/chaofengc/FeMaSR/releases/download/v0.1-pretrain_models/FeMaSR_SRX4_model_g.pth' in msg
-    assert 'TTA_SR_WEIGHTS' in msg

@@ -70,19 +70,6 @@ def test_official_padding_adds_a_window_when_already_divisible():
         assert torch.allclose(net(x), SwinIR.forward(net, xp)[..., :32, :32])
 
 
-@pytest.mark.parametrize('name,filename', [
-    ('SwinIR-M_x4_GAN', '003_realSR_BSRGAN_DFO_s64w8_SwinIR-M_x4_GAN.pth'),
-    ('SwinIR-L_x4_GAN', '003_realSR_BSRGAN_DFOWMFC_s64w8_SwinIR-L_x4_GAN.pth')])
-def test_missing_weights_name_file_url_and_env_var(name, filename, tmp_path, monkeypatch):
-    monkeypatch.setenv(resolver.ENV_VAR, str(tmp_path))
-    with pytest.raises(resolver.WeightsNotFoundError) as err:
-        resolver.resolve_weights(name)
-    msg = str(err.value)
-    assert str(tmp_path / filename) in msg
-    assert f'https://github.com/JingyunLiang/SwinIR/releases/download/v0.0/{filename}' in msg
-    assert 'TTA_SR_WEIGHTS' in msg
-
-
 def test_manifest_entry_loads_a_params_ema_file(tmp_path, monkeypatch):
     entry = resolver.manifest_entry('SwinIR-L_x4_GAN')
     assert entry['arch'] == 'SwinIRGAN' and entry['param_key'] == 'params_ema' and entry['scale'] == 4

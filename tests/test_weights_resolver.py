@@ -59,13 +59,27 @@ def test_manifest_entry_unknown_name_lists_known():
         resolver.manifest_entry('no-such-model')
 
 
-def test_missing_file_message_names_path_url_and_env(cache):
-    entry = resolver.manifest_entry('RealESRNet_x4plus')  # no offline conversion
+# Published files that no installed package converts: (manifest name, file name, official URL).
+PUBLISHED_ONLY = [
+    ('RealESRNet_x4plus', 'RealESRNet_x4plus.pth',
+     'https://github.com/xinntao/Real-ESRGAN/releases/download/v0.1.1/RealESRNet_x4plus.pth'),
+    ('BSRGAN', 'BSRGAN.pth', 'https://github.com/cszn/KAIR/releases/download/v1.0/BSRGAN.pth'),
+    ('SwinIR-M_x4_GAN', '003_realSR_BSRGAN_DFO_s64w8_SwinIR-M_x4_GAN.pth',
+     'https://github.com/JingyunLiang/SwinIR/releases/download/v0.0/003_realSR_BSRGAN_DFO_s64w8_SwinIR-M_x4_GAN.pth'),
+    ('SwinIR-L_x4_GAN', '003_realSR_BSRGAN_DFOWMFC_s64w8_SwinIR-L_x4_GAN.pth',
+     'https://github.com/JingyunLiang/SwinIR/releases/download/v0.0/003_realSR_BSRGAN_DFOWMFC_s64w8_SwinIR-L_x4_GAN.pth'),
+    ('FeMaSR_SRX4', 'FeMaSR_SRX4_model_g.pth',
+     'https://github.com/chaofengc/FeMaSR/releases/download/v0.1-pretrain_models/FeMaSR_SRX4_model_g.pth'),
+]
+
+
+@pytest.mark.parametrize('name,filename,url', PUBLISHED_ONLY)
+def test_missing_file_message_names_path_url_and_env(name, filename, url, cache):
     with pytest.raises(WeightsNotFoundError) as err:
-        resolver.resolve_weights('RealESRNet_x4plus')
+        resolver.resolve_weights(name)
     msg = str(err.value)
-    assert str(cache / entry['filename']) in msg
-    assert entry['url'] in msg
+    assert str(cache / filename) in msg
+    assert url in msg
     assert 'TTA_SR_WEIGHTS' in msg and 'Download' in msg
 
 
