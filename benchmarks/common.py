@@ -48,6 +48,9 @@ def add_common_args(parser, methods_default, iters_help='training iterations per
     parser.add_argument('--model', default='RealESRGAN_x4plus', help='SR model: a name in tta_sr/weights/manifest.yml')
     parser.add_argument('--methods', default=methods_default, help=f'comma list of {",".join(ALL_METHODS)}')
     parser.add_argument('--iters', type=int, default=None, help=iters_help)
+    parser.add_argument('--merge-from', nargs='*', default=[],
+                        help='result folders of runs with the same settings (e.g. one method run in parallel into '
+                             'its own --out): their methods are copied into --out before this run')
     parser.add_argument('--seed', type=int, default=0, help='seed of the crops, flips, noise and model init')
     parser.add_argument('--out', required=True, help='output folder (e.g. benchmarks/runs/NAME)')
     parser.add_argument('--preset', choices=sorted(PRESETS), default='cpu', help='default values (see PRESETS)')
@@ -380,3 +383,14 @@ def setup_logging(out):
     from basicsr.utils import get_root_logger
     os.makedirs(out, exist_ok=True)
     return get_root_logger(log_level=logging.INFO, log_file=os.path.join(out, 'bench.log'))
+
+
+def merge_results(results, folders, filename, settings):
+    """Copy the methods of ``folder/filename`` (same ``settings`` only) into ``results`` for each folder."""
+    for folder in folders:
+        with open(os.path.join(folder, filename)) as f:
+            other = json.load(f)
+        if other.get('settings') != settings:
+            raise SystemExit(f'--merge-from {folder}: its settings differ from this run\'s; not merged')
+        results['methods'].update(other['methods'])
+        results.setdefault('merged_from', []).append({'folder': folder, 'command': other.get('command')})

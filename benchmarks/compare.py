@@ -129,9 +129,6 @@ def plot(path, results):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     common.add_common_args(parser, 'base,rec_only,lway,hr_aware')
-    parser.add_argument('--merge-from', nargs='*', default=[],
-                        help='results folders of runs with the same settings (e.g. one method run in parallel into '
-                             'its own --out): their methods are copied into --out before this run')
     args = parser.parse_args(argv)
     cfg = common.resolve_args(args)
     logger = common.setup_logging(cfg['out'])
@@ -152,13 +149,7 @@ def main(argv=None):
             results['methods'] = old.get('methods', {})
         else:
             logger.info(f'{results_path}: settings differ from this run; earlier methods are dropped')
-    for folder in args.merge_from:
-        with open(os.path.join(folder, 'results.json')) as f:
-            other = json.load(f)
-        if other.get('settings') != settings:
-            raise SystemExit(f'--merge-from {folder}: its settings differ from this run\'s; not merged')
-        results['methods'].update(other['methods'])
-        results.setdefault('merged_from', []).append({'folder': folder, 'command': other.get('command')})
+    common.merge_results(results, args.merge_from, 'results.json', settings)
     results.update(machine=common.machine_info(cfg), metric_info=scorer.info(),
                    command='python ' + ' '.join([os.path.relpath(__file__)] + (argv or sys.argv[1:])))
     base_outputs = None

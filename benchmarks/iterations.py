@@ -88,8 +88,6 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     common.add_common_args(parser, 'lway,hr_aware', iters_help='last iteration (default 800)')
     parser.add_argument('--every', type=int, default=100, help='score every K iterations')
-    parser.add_argument('--merge-from', nargs='*', default=[],
-                        help='curve folders of runs with the same settings: their methods are copied in first')
     args = parser.parse_args(argv)
     if args.iters is None:
         args.iters = 800
@@ -113,13 +111,7 @@ def main(argv=None):
             old = json.load(f)
         if old.get('settings') == settings:
             results['methods'] = {m: v for m, v in old['methods'].items() if m not in cfg['methods']}
-    for folder in args.merge_from:
-        with open(os.path.join(folder, 'curves.json')) as f:
-            other = json.load(f)
-        if other.get('settings') != settings:
-            raise SystemExit(f'--merge-from {folder}: its settings differ from this run\'s; not merged')
-        results['methods'].update(other['methods'])
-        results.setdefault('merged_from', []).append({'folder': folder, 'command': other.get('command')})
+    common.merge_results(results, args.merge_from, 'curves.json', settings)
     common.dump_json(path, results)
     for method in cfg['methods']:
         logger.info(f'=== {method} ===')
