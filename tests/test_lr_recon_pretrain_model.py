@@ -47,6 +47,16 @@ def test_one_step_in_process(tmp_path, hr_dir):
     assert all(not p.requires_grad and p.grad is None for p in model.far_encoder.parameters())
 
 
+def test_ema_net_takes_the_running_statistics_of_the_degradation_encoder(tmp_path, hr_dir):
+    model = build_model(parsed(pretrain_options(hr_dir), tmp_path))
+    dataset = HRDegradationDataset(parsed(pretrain_options(hr_dir), tmp_path)['datasets']['train'])
+    model.feed_data(default_collate([dataset[0], dataset[1]]))  # a batch of two updates the running statistics
+    model.optimize_parameters(1)
+    trained, ema = model.net_g.deg_encoder, model.net_g_ema.deg_encoder
+    assert not torch.equal(trained.running_mean, torch.zeros_like(trained.running_mean))
+    assert torch.equal(ema.running_mean, trained.running_mean) and torch.equal(ema.running_var, trained.running_var)
+
+
 def test_validation_scores_reconstruction(tmp_path, hr_dir):
     opt = pretrain_options(hr_dir)
     opt['datasets']['val'] = {'name': 'hr_val', 'type': 'HRDegradationDataset', 'dataroot_gt': str(hr_dir),
@@ -56,9 +66,11 @@ def test_validation_scores_reconstruction(tmp_path, hr_dir):
     dataset = HRDegradationDataset(opt['datasets']['val'])
     loader = torch.utils.data.DataLoader(dataset, batch_size=1)
     model.nondist_validation(loader, 0, None, False)
-    assert set(model.metric_results) == {'psnr_rec', 'lpips_rec', 'psnr_bicubic'}
-    assert all(v == v for v in model.metric_results.values())  # not NaN
-    assert 5 < model.metric_results['psnr_bicubic'] < 60
+    results = model.metric_results
+    assert set(results) == {'psnr_rec', 'lpips_rec', 'psnr_bicubic', 'psnr_bicubic_aa'}
+    assert all(v == v for v in results.values())  # not NaN
+    assert 5 < results['psnr_bicubic'] < 60 and results['psnr_bicubic'] != results['psnr_bicubic_aa']
+    assert results['psnr_rec'] == pytest.approx(results['psnr_bicubic_aa'])  # untrained R is the AA downscale
 
 
 def test_without_far_and_controller_is_lway_branch(tmp_path, hr_dir):

@@ -2,7 +2,7 @@
 
     e_d   = E_deg(X)            X (B, 3, H, W) in [0, 1]     -> (B, emb_dim)
     e_im  = E_img(Y)            Y (B, 3, aH, aW) in [0, 1]   -> (B, num_feat, aH, aW)
-    X_hat = R(s * e_d, e_im)                                 -> (B, 3, H, W)
+    X_hat = R(s * e_d, e_im, Y)                              -> (B, 3, H, W)
 
 s is the controller of the HR-aware method ((B, emb_dim), see tta_sr.losses.hqi_controller);
 s = None means s = 1 (LWay). Stage 2 can compute e_d once per image with ``encode_degradation``
@@ -46,9 +46,10 @@ class LRReconNet(nn.Module):
         """y (B, 3, aH, aW) in [0, 1] -> e_im (B, num_feat, aH, aW)."""
         return self.img_encoder(y)
 
-    def reconstruct(self, emb, e_im):
-        """emb (B, emb_dim) (already s * e_d), e_im (B, num_feat, aH, aW) -> x_hat (B, 3, H, W)."""
-        return self.reconstructor(emb, e_im)
+    def reconstruct(self, emb, e_im, y):
+        """emb (B, emb_dim) (already s * e_d), e_im = E_img(y) (B, num_feat, aH, aW), y (B, 3, aH, aW)
+        -> x_hat (B, 3, H, W)."""
+        return self.reconstructor(emb, e_im, y)
 
     def forward(self, x, y, s=None, return_features=False):
         """x (B, 3, H, W), y (B, 3, aH, aW), s (B, emb_dim) or None (= 1) -> x_hat (B, 3, H, W).
@@ -62,5 +63,5 @@ class LRReconNet(nn.Module):
         if s is not None:
             e_d = s * e_d
         e_im = self.encode_image(y)
-        x_hat = self.reconstruct(e_d, e_im)
+        x_hat = self.reconstruct(e_d, e_im, y)
         return (x_hat, e_im) if return_features else x_hat

@@ -177,7 +177,7 @@ class HRAwareTTAModel(TTASRModelMixin, SRModel):
             s = self.controller(lq, sr.detach(), noise=noise)
             emb = emb if s is None else s * emb
         e_im = self.net_recon.encode_image(sr)
-        x_hat = self.net_recon.reconstruct(emb, e_im)
+        x_hat = self.net_recon.reconstruct(emb, e_im, sr)
         weight = None
         if self.mode == 'lway':
             if hf_weight is None:

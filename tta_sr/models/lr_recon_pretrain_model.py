@@ -13,9 +13,10 @@ from torch.nn import functional as F
 
 from basicsr.metrics import calculate_psnr
 from basicsr.models.sr_model import SRModel
-from basicsr.utils import DiffJPEG, USMSharp, get_root_logger, tensor2img
+from basicsr.utils import DiffJPEG, get_root_logger, tensor2img
 from basicsr.utils.registry import MODEL_REGISTRY
 
+from tta_sr.archs.reconstructor_arch import bicubic_downscale
 from tta_sr.data.second_order_degradation import degradation_options, degrade_second_order
 from tta_sr.losses.lpips_metric import build_lpips
 from tta_sr.models.branch_components import Controller, build_far
@@ -33,7 +34,6 @@ class LRReconPretrainModel(TTASRModelMixin, SRModel):
                                      self.opt['network_g'].get('emb_dim', 512), self.device)
         self._load_far_heads(self.opt['path'].get('pretrain_network_g'))
         self.jpeger = DiffJPEG(differentiable=False).to(self.device)
-        self.usm_sharpener = USMSharp().to(self.device)
         self.degradation = degradation_options(self.opt)
         super().init_training_settings()
 
@@ -53,7 +53,12 @@ class LRReconPretrainModel(TTASRModelMixin, SRModel):
 
     @torch.no_grad()
     def feed_data(self, data):
-        """Train: degrade ``gt`` (USM-sharpened first, as Real-ESRGAN) into ``lq``. Val: take both."""
+        """Train: degrade ``gt`` into ``lq``. Val: take both.
+
+        Unlike Real-ESRGAN's training, ``gt`` is not USM-sharpened before the degradation: the branch
+        sees (X_s, Y_gt), so X_s must be the degradation of that very Y_gt (as in the validation pairs);
+        degrading a sharpened copy taught a branch to sharpen first, and cost it on held-out pairs.
+        """
         self.gt = data['gt'].to(self.device)
         if 'lq' in data:
             self.lq = data['lq'].to(self.device)
@@ -61,8 +66,7 @@ class LRReconPretrainModel(TTASRModelMixin, SRModel):
         kernels = [data[k].to(self.device) for k in ('kernel1', 'kernel2', 'sinc_kernel')]
         gt_size, scale = self.opt['gt_size'], self.opt['scale']
         self.gt = _random_crop_pair(self.gt, gt_size)
-        sharpened = self.usm_sharpener(self.gt) if self.opt.get('usm_before_degradation', True) else self.gt
-        self.lq = degrade_second_order(sharpened, *kernels, scale, self.degradation, self.jpeger).contiguous()
+        self.lq = degrade_second_order(self.gt, *kernels, scale, self.degradation, self.jpeger).contiguous()
 
     def optimize_parameters(self, current_iter):
         self.optimizer_g.zero_grad()
@@ -92,18 +96,22 @@ class LRReconPretrainModel(TTASRModelMixin, SRModel):
         net.train(was_training)
 
     def nondist_validation(self, dataloader, current_iter, tb_logger, save_img):
-        """Reconstruction PSNR (RGB, 8-bit) and LPIPS of X_hat vs X_s, and the bicubic-downscale baseline."""
+        """Reconstruction PSNR (RGB, 8-bit) and LPIPS of X_hat vs X_s, and two baselines: the plain and the
+        antialiased bicubic downscale of Y_gt (``psnr_bicubic``, ``psnr_bicubic_aa``)."""
         name = dataloader.dataset.opt['name']
         lpips = build_lpips(device=self.device)
-        sums = {'psnr_rec': 0.0, 'lpips_rec': 0.0, 'psnr_bicubic': 0.0}
+        sums = {'psnr_rec': 0.0, 'lpips_rec': 0.0, 'psnr_bicubic': 0.0, 'psnr_bicubic_aa': 0.0}
         for data in dataloader:
             self.feed_data(data)
             self.test()
-            bicubic = F.interpolate(self.gt, size=self.lq.shape[2:], mode='bicubic', align_corners=False)
+            baselines = {'psnr_bicubic': F.interpolate(self.gt, size=self.lq.shape[2:], mode='bicubic',
+                                                       align_corners=False),
+                         'psnr_bicubic_aa': bicubic_downscale(self.gt, self.opt['scale'])}
             for i in range(self.lq.size(0)):
                 target = tensor2img(self.lq[i])
                 sums['psnr_rec'] += calculate_psnr(tensor2img(self.output[i]), target, 0)
-                sums['psnr_bicubic'] += calculate_psnr(tensor2img(bicubic[i].clamp(0, 1)), target, 0)
+                for key, image in baselines.items():
+                    sums[key] += calculate_psnr(tensor2img(image[i].clamp(0, 1)), target, 0)
             sums['lpips_rec'] += lpips(self.output.clamp(0, 1), self.lq).sum().item()
         count = len(dataloader.dataset)
         self.metric_results = {k: v / count for k, v in sums.items()}

@@ -81,6 +81,25 @@ def average_gradients(modules):
         offset += n
 
 
+def average_float_buffers(modules):
+    """Average the floating-point buffers of ``modules`` (e.g. BatchNorm running statistics) over the ranks.
+
+    Each rank updates them from its own batch; averaging after every step keeps all ranks, and so every
+    rank's checkpoint, identical (DDP only broadcasts rank 0's buffers at the next forward). One all-reduce.
+    """
+    world_size = _world_size()
+    buffers = [b for m in modules for b in m.buffers() if b.is_floating_point()]
+    if world_size < 2 or not buffers:
+        return
+    flat = torch.cat([b.reshape(-1) for b in buffers])
+    dist.all_reduce(flat)
+    flat /= world_size
+    offset = 0
+    for b in buffers:
+        b.data.copy_(flat[offset:offset + b.numel()].view_as(b))
+        offset += b.numel()
+
+
 class TTASRModelMixin(AtomicSaveMixin):
     """Put before the BasicSR model class: ``class M(TTASRModelMixin, SRModel)``."""
 
@@ -131,6 +150,14 @@ class TTASRModelMixin(AtomicSaveMixin):
         resume.restore_rng_state(rng)
         resume.hand_rng_to_sampler(rng)
 
+    def model_ema(self, decay=0.999):
+        """BasicSR's parameter EMA, then the buffers (e.g. BatchNorm running statistics) copied as they are:
+        BasicSR averages parameters only, which would leave the EMA net's buffers at their initial values."""
+        super().model_ema(decay)
+        buffers = dict(self.get_bare_model(self.net_g).named_buffers())
+        for name, buffer in self.net_g_ema.named_buffers():
+            buffer.data.copy_(buffers[name].data)
+
     def extra_training_state(self):
         """Model state beyond optimizers and schedulers to keep in the ``.state`` file (tensors, numbers, lists)."""
         return {}
@@ -168,5 +195,6 @@ class TTASRModelMixin(AtomicSaveMixin):
             self.health.recover(self.trained_modules(), self.optimizers, current_iter, self.schedulers)
             return False
         self.optimizer_g.step()
+        average_float_buffers([self.get_bare_model(m) for m in self.trained_modules()])
         self.health.snapshot(self.trained_modules(), self.optimizers, current_iter)
         return True
