@@ -2,7 +2,7 @@
 
 X_s = D2(D1(Y)), each D = blur (kernel from the dataset) -> random resize -> Gaussian or Poisson noise
 -> JPEG; the second stage ends, in random order, with the final sinc filter and JPEG, at size H/a x W/a.
-Kernels come from realesrgan's ``RealESRGANDataset``; noise, resize, JPEG, USM and ``filter2D`` are
+Kernels come from realesrgan's ``RealESRGANDataset``; noise, resize, JPEG and ``filter2D`` are
 basicsr's. The randomness is Python's ``random`` and NumPy's global generators, as in Real-ESRGAN;
 wrap calls in :func:`seeded` for reproducible pairs.
 """
