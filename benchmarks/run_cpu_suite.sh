@@ -47,5 +47,13 @@ python benchmarks/iterations.py --lr $S14/lr --gt $S14/gt --methods '' "${CURVE[
 # synthetic degradation; not a reported set): what docs/benchmarks.md reads the settings from
 python benchmarks/datasets.py synthetic --synthetic-src ../shared/data/BSD68/HR --synthetic-name bsd68_synth_x4
 B=benchmarks/data/bsd68_synth_x4
-python benchmarks/sweep.py --out "$OUT/sweep_bsd68" --far-weight 0,0.01,1 --noise-std 0,1 \
+python benchmarks/sweep.py --out "$OUT/sweep_bsd68" --far-weight 0,0.001,0.01,1 --noise-std 0,1 \
     --learning-rate 5e-6,5e-5 -- --lr $B/lr --gt $B/gt "${COMMON[@]}" --max-images 3 --no-niqe
+
+# HR-aware at the FAR weight the sweep's rule picks (lambda_ft 0.001): the extra rows of Table 1 and curve
+python benchmarks/compare.py --lr $S14/lr --gt $S14/gt --methods hr_aware "${COMMON[@]}" --far-weight 0.001 \
+    --out "$OUT/set14_synth_realesrgan_cpu_hr_aware_fw0.001"
+python benchmarks/compare.py --lr $C100/lr --gt $C100/gt --methods hr_aware "${COMMON[@]}" --far-weight 0.001 \
+    --out "$OUT/city100_realesrgan_cpu_hr_aware_fw0.001"
+python benchmarks/iterations.py --lr $S14/lr --gt $S14/gt --methods hr_aware "${CURVE[@]}" --far-weight 0.001 \
+    --out "$OUT/curves_animevideov3_set14_hr_aware_fw0.001"
