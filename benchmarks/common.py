@@ -100,6 +100,15 @@ def resolve_args(args):
     return cfg
 
 
+def run_settings(cfg, pairs):
+    """What makes two runs comparable (stored as ``settings`` in results.json / curves.json; merges and the
+    sweep's reuse check compare it)."""
+    settings = {k: cfg[k] for k in ('model', 'lr_dir', 'gt_dir', 'preset', 'iters', 'batch', 'lq_size', 'learning_rate',
+                                    'ema_decay', 'seed', 'tile', 'tile_overlap', 'far_weight', 'noise_std', 'device')}
+    settings['images'] = [p[0] for p in pairs]
+    return settings
+
+
 def image_pairs(cfg):
     """[(stem, lr_path, gt_path)] of the chosen images, sorted by stem."""
     from tta_sr.utils.image_io import scan_images

@@ -126,11 +126,16 @@ def plot(path, results):
     plt.close(fig)
 
 
-def main(argv=None):
+def parse_config(argv=None):
+    """(args, cfg) of a compare.py command line (``argv`` None: sys.argv)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     common.add_common_args(parser, 'base,rec_only,lway,hr_aware')
     args = parser.parse_args(argv)
-    cfg = common.resolve_args(args)
+    return args, common.resolve_args(args)
+
+
+def main(argv=None):
+    args, cfg = parse_config(argv)
     logger = common.setup_logging(cfg['out'])
     pairs = common.image_pairs(cfg)
     from tta_sr.weights.resolver import manifest_entry
@@ -138,9 +143,7 @@ def main(argv=None):
     scorer = common.Scorer(cfg, scale)
     gts = common.read_gts(pairs)
     results_path = os.path.join(cfg['out'], 'results.json')
-    settings = {k: cfg[k] for k in ('model', 'lr_dir', 'gt_dir', 'preset', 'iters', 'batch', 'lq_size', 'learning_rate',
-                                    'ema_decay', 'seed', 'tile', 'tile_overlap', 'far_weight', 'noise_std', 'device')}
-    settings['images'] = [p[0] for p in pairs]
+    settings = common.run_settings(cfg, pairs)
     results = {'settings': settings, 'methods': {}}
     if os.path.isfile(results_path):  # keep methods measured earlier with the same settings
         with open(results_path) as f:

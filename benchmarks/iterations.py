@@ -100,9 +100,7 @@ def main(argv=None):
     from tta_sr.weights.resolver import manifest_entry
     scorer = common.Scorer(cfg, manifest_entry(cfg['model'])['scale'])
     gts = common.read_gts(pairs)
-    settings = {k: cfg[k] for k in ('model', 'lr_dir', 'gt_dir', 'preset', 'iters', 'batch', 'lq_size', 'learning_rate',
-                                    'ema_decay', 'seed', 'tile', 'tile_overlap', 'far_weight', 'noise_std', 'device')}
-    settings.update(images=[p[0] for p in pairs], every=args.every)
+    settings = dict(common.run_settings(cfg, pairs), every=args.every)
     path = os.path.join(cfg['out'], 'curves.json')
     results = {'settings': settings, 'methods': {}, 'machine': common.machine_info(cfg), 'metric_info': scorer.info(),
                'command': 'python ' + ' '.join([os.path.relpath(__file__)] + (argv or sys.argv[1:]))}

@@ -4,8 +4,8 @@ Runs ``compare.py --methods base,lway,hr_aware`` once at the default settings, t
 once per value of each swept setting (the others at their defaults), every run in its own folder under
 ``--out``; then writes ``<out>/sweep.json`` (setting -> value -> metric means) and ``<out>/sweep.md``.
 Arguments after ``--`` go to every compare.py run unchanged (the same images, seed, crops, iterations).
-A run whose folder already holds results for its methods, with the same compare.py settings apart from
-the swept one, is reused (so values can be added to a sweep later); delete a folder to redo it.
+A run whose folder already holds results for its methods, with exactly the settings compare.py would
+use, is reused (so values can be added to a sweep later); delete a folder to redo it.
 
 Example (the sweep of docs/benchmarks.md: BSD68 with the synthetic degradation, RealESRGAN_x4plus)::
 
@@ -27,26 +27,28 @@ import compare  # noqa: E402
 SWEPT = ('far_weight', 'noise_std', 'learning_rate')
 
 
-def earlier_results(out, methods, reference_settings, swept=None):
-    """``out``/results.json when it holds ``methods`` and matches ``reference_settings`` apart from ``swept``."""
-    path = os.path.join(out, 'results.json')
+def earlier_results(argv):
+    """The results.json of the compare.py command line ``argv`` when its ``--out`` already holds results for
+    its methods with exactly the settings this command would use; else None."""
+    args, cfg = compare.parse_config(argv)
+    path = os.path.join(args.out, 'results.json')
     if not os.path.isfile(path):
         return None
     with open(path) as f:
         results = json.load(f)
-    settings = {k: v for k, v in results.get('settings', {}).items() if k != swept}
-    same = reference_settings is None or settings == {k: v for k, v in reference_settings.items() if k != swept}
-    return results if same and set(methods.split(',')) <= set(results.get('methods', {})) else None
+    same = results.get('settings') == common.run_settings(cfg, common.image_pairs(cfg))
+    return results if same and set(cfg['methods']) <= set(results.get('methods', {})) else None
 
 
-def run(out, compare_args, methods, reference_settings=None, flag=None, value=None):
+def run(out, compare_args, methods, flag=None, value=None):
     """One compare.py run into ``out`` (or its earlier results, see the module docstring); returns results.json."""
-    results = earlier_results(out, methods, reference_settings, flag)
+    argv = compare_args + ['--methods', methods, '--out', out]
+    argv += [] if flag is None else [f'--{flag.replace("_", "-")}', value]
+    results = earlier_results(argv)
     if results is not None:
         print(f'reusing {out}/results.json')
         return results
-    extra = [] if flag is None else [f'--{flag.replace("_", "-")}', value]
-    compare.main(compare_args + ['--methods', methods, '--out', out] + extra)
+    compare.main(argv)
     with open(os.path.join(out, 'results.json')) as f:
         return json.load(f)
 
@@ -83,8 +85,7 @@ def main():
              'reference': {m: means(r) for m, r in reference['methods'].items()}, 'settings': {}}
     for name in SWEPT:
         for value in filter(None, getattr(args, name).split(',')):
-            result = run(os.path.join(args.out, f'{name}_{value}'), compare_args, 'hr_aware', reference['settings'],
-                         name, value)
+            result = run(os.path.join(args.out, f'{name}_{value}'), compare_args, 'hr_aware', name, value)
             sweep['settings'].setdefault(name, {})[value] = means(result['methods']['hr_aware'])
             common.dump_json(os.path.join(args.out, 'sweep.json'), sweep)
     common.dump_json(os.path.join(args.out, 'sweep.json'), sweep)
