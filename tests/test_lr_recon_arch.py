@@ -50,7 +50,8 @@ def test_lr_recon_net_shapes_embedding_and_controller():
     assert x_hat.shape == x.shape
     assert torch.allclose(x_hat, net.reconstruct(e_d, e_im, y))
     s = torch.full((2, 16), 0.3)
-    assert torch.allclose(net(x, y, s), net.reconstruct(0.3 * e_d, e_im, y), atol=1e-6)
+    assert torch.allclose(net(x, y, s), net.reconstruct(e_d, e_im, y, s), atol=1e-6)
+    assert torch.allclose(net(x, y, s), net.reconstruct(0.3 * e_d, e_im, y), atol=1e-6)  # no prior: R sees s * e_d
     # different embeddings -> different outputs (once R's last conv is no longer zero)
     torch.nn.init.normal_(net.reconstructor.conv_last.weight, std=0.1)
     a = net.reconstruct(torch.randn(2, 16), e_im, y)

@@ -1,26 +1,38 @@
-"""R, the reconstructor: (emb (B, emb_dim), e_im (B, num_feat, aH, aW), Y (B, 3, aH, aW)) -> X_hat (B, 3, H, W).
+"""R, the reconstructor: (e_d (B, emb_dim), e_im (B, num_feat, aH, aW), Y (B, 3, aH, aW), s) -> X_hat (B, 3, H, W).
 
 SRResNet body whose convolutions are StyleGAN2-modulated by the (controlled) degradation
 embedding emb = s * e_d, run in reverse of SRResNet: the resolution change comes first, and
-the body predicts what the degradation adds to a plain downscale of Y.
+the body predicts what the degradation adds to a downscale of Y.
 
     F0    = lrelu(conv_down(PixelUnshuffle_a(e_im)))                # (B, num_feat, H, W), H = aH / a
     F_k   = F_{k-1} + MConv(lrelu(MConv(F_{k-1}, emb)), emb)        # k = 1..num_block
-    X_hat = down_a(Y) + conv_last(lrelu(F0 + MConv(F_K, emb)))
+    X_hat = D(Y, e_d) + g(e_d) * conv_last(lrelu(F0 + MConv(F_K, emb)))
 
-down_a is the antialiased bicubic downscale by a. Where the stride happens, and the down_a
-base, are left open by the papers. Pixel-unshuffle is lossless, so the 3x3 ``conv_down`` on its
+Without a prior (``prior: null``), D(Y, e_d) = down_a(Y), the antialiased bicubic downscale, and g = 1.
+With a prior (a list of downscaler names, ``tta_sr.archs.downscalers``), R carries an explicit physical
+degradation model that E_deg's embedding selects:
+
+    w = softmax(P e_d)  (B, K),   D(Y, e_d) = sum_k w_k D_k(Y),   g(e_d) = sigmoid(G e_d)  (B, 1)
+
+so a degradation that one of the D_k (or a mixture) explains is reconstructed right by construction,
+from mild (area, antialiased bicubic) to heavy (wide Gaussian blur then area), and the learnt residual,
+gated per image, corrects only what the bank misses (noise level, JPEG, non-Gaussian kernels). The bank
+weights and the gate read the raw e_d, not s * e_d: the controller s modulates the residual only.
+Where the stride happens, and the D base, are left open by the papers. Pixel-unshuffle is lossless, so the 3x3 ``conv_down`` on its
 a^2 * num_feat channels still sees a 3a x 3a HR neighbourhood (room for blur kernels up to that
 size), and the residual body then runs at LR size, which keeps the cost a^2 times lower than a
 body at HR size. ``conv_last`` starts at zero, so an untrained R is exactly down_a(Y) and
 training only has to learn the degradation-specific residual (blur, noise level, colour);
-without the base, a small branch spent its capacity re-learning the downscale. The output is
+without the base, a small branch spent its capacity re-learning the downscale. With a prior, P and G
+start at zero: an untrained R is the uniform mixture of the bank plus half of a zero residual. The output is
 not clamped. Supports any integer scale (2, 3, 4, ...); aH and aW must be divisible by it.
 """
+import torch
 from basicsr.utils.registry import ARCH_REGISTRY
 from torch import nn
 from torch.nn import functional as F
 
+from tta_sr.archs.downscalers import DownscalerBank, downscale
 from tta_sr.archs.modulated_conv import ModulatedConv2d
 
 
@@ -48,12 +60,13 @@ class Reconstructor(nn.Module):
         scale: a; the output is (aH / a, aW / a).
         num_out_ch: output channels (3).
         demodulate: StyleGAN2 demodulation in every modulated conv.
+        prior: None, or the names of the downscalers D_k of the physical prior (see the module docstring).
 
-    forward(emb (B, emb_dim), e_im (B, num_feat, aH, aW), y (B, num_out_ch, aH, aW))
+    forward(e_d (B, emb_dim), e_im (B, num_feat, aH, aW), y (B, num_out_ch, aH, aW), s (B, emb_dim) or None)
         -> x_hat (B, num_out_ch, aH / a, aW / a)
     """
 
-    def __init__(self, num_feat=64, num_block=8, emb_dim=512, scale=4, num_out_ch=3, demodulate=True):
+    def __init__(self, num_feat=64, num_block=8, emb_dim=512, scale=4, num_out_ch=3, demodulate=True, prior=None):
         super().__init__()
         if int(scale) != scale or scale < 1:
             raise ValueError(f'Reconstructor scale must be a positive integer, got {scale}')
@@ -67,24 +80,37 @@ class Reconstructor(nn.Module):
         self.act = nn.LeakyReLU(0.2, inplace=True)
         nn.init.zeros_(self.conv_last.weight)
         nn.init.zeros_(self.conv_last.bias)
+        self.bank = DownscalerBank(prior, self.scale) if prior else None
+        if self.bank is not None:
+            self.prior_head = nn.Linear(emb_dim, len(prior))
+            self.gate_head = nn.Linear(emb_dim, 1)
+            for layer in (self.prior_head, self.gate_head):
+                nn.init.zeros_(layer.weight)
+                nn.init.zeros_(layer.bias)
 
-    def forward(self, emb, e_im, y):
+    def prior_weights(self, e_d):
+        """w = softmax(P e_d) (B, K) over the bank (None without a prior)."""
+        return None if self.bank is None else F.softmax(self.prior_head(e_d), dim=1)
+
+    def base(self, y, e_d):
+        """D(Y, e_d) (B, 3, H, W): the bank mixture, or down_a(Y) without a prior."""
+        if self.bank is None:
+            return downscale(y, self.scale, 'bicubic_aa')
+        return self.bank(y, self.prior_weights(e_d))
+
+    def forward(self, e_d, e_im, y, s=None):
         h, w = e_im.shape[-2:]
         if h % self.scale or w % self.scale:
             raise ValueError(f'Reconstructor(scale={self.scale}) needs e_im height and width divisible by '
                              f'{self.scale}, got {h} x {w}; crop HR patches to a multiple of the scale.')
+        emb = e_d if s is None else s * e_d
         feat = F.pixel_unshuffle(e_im, self.scale) if self.scale > 1 else e_im
         feat0 = self.act(self.conv_down(feat))
         feat = feat0
         for block in self.body:
             feat = block(feat, emb)
         feat = feat0 + self.conv_body(feat, emb)
-        return bicubic_downscale(y, self.scale) + self.conv_last(self.act(feat))
-
-
-def bicubic_downscale(y, scale):
-    """down_a: (B, C, aH, aW) -> (B, C, H, W), antialiased bicubic (PIL/MATLAB-like), not clamped."""
-    if scale == 1:
-        return y
-    size = (y.shape[-2] // scale, y.shape[-1] // scale)
-    return F.interpolate(y, size=size, mode='bicubic', align_corners=False, antialias=True)
+        residual = self.conv_last(self.act(feat))
+        if self.bank is not None:
+            residual = torch.sigmoid(self.gate_head(e_d)).view(-1, 1, 1, 1) * residual
+        return self.base(y, e_d) + residual

@@ -172,12 +172,10 @@ class HRAwareTTAModel(TTASRModelMixin, SRModel):
     def adaptation_loss(self, lq, sr, paths, hf_weight=None, noise=True):
         """The mode's loss for LR ``lq`` (B, 3, H, W) and M's output ``sr`` (B, 3, aH, aW); (total, parts)."""
         parts = OrderedDict()
-        emb = self.degradation_embedding(lq, paths)
-        if self.controller is not None:
-            s = self.controller(lq, sr.detach(), noise=noise)
-            emb = emb if s is None else s * emb
+        e_d = self.degradation_embedding(lq, paths)
+        s = self.controller(lq, sr.detach(), noise=noise) if self.controller is not None else None
         e_im = self.net_recon.encode_image(sr)
-        x_hat = self.net_recon.reconstruct(emb, e_im, sr)
+        x_hat = self.net_recon.reconstruct(e_d, e_im, sr, s)
         weight = None
         if self.mode == 'lway':
             if hf_weight is None:
