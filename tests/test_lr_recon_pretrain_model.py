@@ -67,7 +67,7 @@ def test_validation_scores_reconstruction(tmp_path, hr_dir):
     loader = torch.utils.data.DataLoader(dataset, batch_size=1)
     model.nondist_validation(loader, 0, None, False)
     results = model.metric_results
-    assert set(results) == {'psnr_rec', 'lpips_rec', 'psnr_bicubic', 'psnr_bicubic_aa'}
+    assert set(results) == {'psnr_rec', 'lpips_rec', 'psnr_bicubic', 'psnr_bicubic_aa', 'psnr_area'}
     assert all(v == v for v in results.values())  # not NaN
     assert 5 < results['psnr_bicubic'] < 60 and results['psnr_bicubic'] != results['psnr_bicubic_aa']
     assert results['psnr_rec'] == pytest.approx(results['psnr_bicubic_aa'])  # untrained R is the AA downscale

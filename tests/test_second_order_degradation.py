@@ -7,9 +7,9 @@ import torch
 
 import tta_sr  # noqa: F401  (before basicsr)
 from basicsr.data.degradations import circular_lowpass_kernel, random_mixed_kernels
-from basicsr.utils import DiffJPEG
 
-from tta_sr.data.second_order_degradation import DEFAULT_DEGRADATION, degradation_options, degrade_second_order, seeded
+from tta_sr.data.second_order_degradation import (DEFAULT_DEGRADATION, degradation_options, degrade_second_order,
+                                                  make_jpeger, seeded)
 from tta_helpers import photo
 
 KERNELS = ['iso', 'aniso', 'generalized_iso', 'generalized_aniso', 'plateau_iso', 'plateau_aniso']
@@ -33,7 +33,7 @@ def _kernels(batch, seed):
 
 @pytest.fixture(scope='module')
 def jpeger():
-    return DiffJPEG(differentiable=False)
+    return make_jpeger()
 
 
 @pytest.fixture(scope='module')
@@ -122,3 +122,13 @@ def test_small_patch_with_strong_downscale_does_not_crash(hr, jpeger):
         lr = _degrade(hr, jpeger, seed, opt)
         assert lr.shape == (2, 3, 16, 12)
         assert torch.isfinite(lr).all()
+
+
+def test_jpegers_own_their_quantisation_tables():
+    """basicsr's DiffJPEG instances share module-level tables: moving one (to CUDA) would move all."""
+    a, b = make_jpeger(), make_jpeger()
+    tables = [{n: p.data_ptr() for n, p in j.named_parameters()} for j in (a, b)]
+    assert tables[0] and not set(tables[0].values()) & set(tables[1].values())
+    with torch.no_grad():
+        next(a.parameters()).mul_(2)
+    assert not torch.equal(next(a.parameters()), next(b.parameters()))

@@ -4,8 +4,10 @@ Training: exactly realesrgan's ``RealESRGANDataset`` (augment, crop/pad to 400, 
 ``kernel2``, ``sinc_kernel``); the model degrades the batch on its device. ``meta_info`` is optional:
 without it, the folder ``dataroot_gt`` (and the list ``extra_dataroots_gt``) is listed: every readable image.
 Validation (``fixed_seed`` set): item ``i`` is a reproducible pair, degraded here with seed
-``fixed_seed + i``: {'lq': (3, gt_size/a, gt_size/a), 'gt': (3, gt_size, gt_size)}, the top-left crop
-(Real-ESRGAN pads images under 400 px at the bottom and right, so that crop is never padding).
+``fixed_seed + i``: {'lq': (3, gt_size/a, gt_size/a), 'gt': (3, gt_size, gt_size), 'family': name}, the
+top-left crop (Real-ESRGAN pads images under 400 px at the bottom and right, so that crop is never
+padding), in a degradation family drawn with ``family_prob`` (default: second_order alone; see
+``tta_sr.data.degradation_families``).
 With ``consistent_degradation: true`` every item uses the seed ``fixed_seed`` itself: one unknown but
 consistent degradation (same kernels and parameters) for the whole set, like a single camera.
 """
@@ -14,11 +16,11 @@ import tempfile
 
 import torch
 
-from basicsr.utils import DiffJPEG
 from basicsr.utils.registry import DATASET_REGISTRY
 from realesrgan.data.realesrgan_dataset import RealESRGANDataset
 
-from tta_sr.data.second_order_degradation import degradation_options, degrade_second_order, seeded
+from tta_sr.data.degradation_families import degrade, draw_family, family_options, family_probabilities
+from tta_sr.data.second_order_degradation import make_jpeger, seeded
 from tta_sr.utils.image_io import scan_images
 
 
@@ -37,7 +39,8 @@ DEFAULT_KERNELS = {
 
 @DATASET_REGISTRY.register()
 class HRDegradationDataset(RealESRGANDataset):
-    """Options: Real-ESRGAN's dataset options, plus ``gt_size``, ``scale``, optional ``fixed_seed``."""
+    """Options: Real-ESRGAN's dataset options, plus ``gt_size``, ``scale``, optional ``fixed_seed``, and for
+    validation ``family_prob`` and ``mild``."""
 
     def __init__(self, opt):
         opt = {**DEFAULT_KERNELS, **opt}
@@ -50,8 +53,9 @@ class HRDegradationDataset(RealESRGANDataset):
             self._init_from_folder(opt)
         self.fixed_seed = opt.get('fixed_seed')
         if self.fixed_seed is not None:
-            self._jpeger = DiffJPEG(differentiable=False)
-            self._degradation = degradation_options(opt)
+            self._jpeger = make_jpeger()
+            self._degradation = family_options(opt)
+            self._family_prob = family_probabilities(opt)
 
     def _init_from_folder(self, opt):
         """``RealESRGANDataset.__init__`` with ``meta_info`` listing ``dataroot_gt`` and ``extra_dataroots_gt``."""
@@ -71,7 +75,8 @@ class HRDegradationDataset(RealESRGANDataset):
             item = super().__getitem__(index)
             gt = item['gt'][None, :, :self.opt['gt_size'], :self.opt['gt_size']]
             kernels = [item[k][None] for k in ('kernel1', 'kernel2', 'sinc_kernel')]
+            family = draw_family(self._family_prob)
             with torch.no_grad():
-                lq = degrade_second_order(gt, *kernels, self.opt['scale'], self._degradation, self._jpeger)
-        return {'lq': lq[0], 'gt': gt[0], 'lq_path': item['gt_path'], 'gt_path': item['gt_path']}
+                lq = degrade(family, gt, kernels, self.opt['scale'], self._degradation, self._jpeger)
+        return {'lq': lq[0], 'gt': gt[0], 'lq_path': item['gt_path'], 'gt_path': item['gt_path'], 'family': family}
 

@@ -7,6 +7,7 @@ basicsr's. The randomness is Python's ``random`` and NumPy's global generators, 
 wrap calls in :func:`seeded` for reproducible pairs.
 """
 import contextlib
+import copy
 import random
 
 import numpy as np
@@ -14,6 +15,7 @@ import torch
 from torch.nn import functional as F
 
 from basicsr.data.degradations import random_add_gaussian_noise_pt, random_add_poisson_noise_pt
+from basicsr.utils import DiffJPEG
 from basicsr.utils.img_process_util import filter2D
 
 # Real-ESRGAN's published x4plus training settings (options/train_realesrgan_x4plus.yml).
@@ -74,6 +76,21 @@ def _random_noise(img, opt, suffix):
                                        clip=True, rounds=False)
 
 
+def make_jpeger(device='cpu'):
+    """basicsr's non-differentiable ``DiffJPEG`` on ``device``, with quantisation tables of its own.
+
+    basicsr's DiffJPEG modules all share two module-level ``nn.Parameter`` tables, so moving one instance to
+    the GPU moves the tables of every other instance too (a CPU dataset's JPEG then fails with a device
+    mismatch once the model's copy is on CUDA); a deep copy owns its tables.
+    """
+    return copy.deepcopy(DiffJPEG(differentiable=False)).to(device)
+
+
+def quantize(img):
+    """Clamp to [0, 1] and round to 8 bits."""
+    return torch.clamp((img * 255.0).round(), 0, 255) / 255.0
+
+
 def _jpeg(img, jpeger, quality_range):
     quality = img.new_zeros(img.size(0)).uniform_(*quality_range)
     return jpeger(torch.clamp(img, 0, 1), quality=quality).contiguous()  # filter2D needs .view()
@@ -105,4 +122,4 @@ def degrade_second_order(hr, kernel1, kernel2, sinc_kernel, scale, opt, jpeger):
         out = _jpeg(out, jpeger, opt['jpeg_range2'])
         out = F.interpolate(out, size=lr_size, mode=random.choice(['area', 'bilinear', 'bicubic']))
         out = filter2D(out, sinc_kernel)
-    return torch.clamp((out * 255.0).round(), 0, 255) / 255.0
+    return quantize(out)

@@ -1,23 +1,35 @@
 """Stage 1: pretrain the LR reconstruction branch on HR images degraded on the fly.
 
-L_pt = L_rec(R(s * E_deg(X_s), E_img(Y_gt)), X_s) + lambda_pt * Phi_far(Y_gt),
+L_pt = L_rec(R(E_deg(X_s), E_img(Y_gt), Y_gt, s), X_s) + lambda_pt * Phi_far(Y_gt) [+ L_con(E_deg)] [+ L_prior] [+ L_residual],
 s = n + (1 - HQI(X_s, Y_gt)), Phi_far(Y) = L_far(E_img(Y), E_clip(Y)).
 Trained: E_deg, E_img, R (``network_g``: LRReconNet) and FAR's T_a, T_m. Frozen: E_clip (``network_far``).
-Without ``train.controller`` and ``train.far_opt`` this is LWay's branch: R(E_deg(X), E_img(Y)), L1 + LPIPS.
+Without ``train.controller`` and ``train.far_opt`` this is LWay's branch: R(E_deg(X), E_img(Y), Y), L1 + LPIPS.
+
+Each HR patch is degraded in a family drawn with ``family_prob`` (``tta_sr.data.degradation_families``:
+second_order, mild, bicubic). With ``train.contrastive_opt`` (a DegradationContrastiveLoss), every
+degradation draw is applied to two HR windows, of image i and of image i - 1 of the batch (of image i
+itself in a batch of one); the batch holds both views, and L_con pulls their E_deg embeddings together
+and pushes the other degradations of the batch away. Two windows of one photo would share its colours and
+content as well, and the encoder learnt to match those instead of the degradation. With ``train.prior_opt``
+(a PriorSelectionLoss) and a branch with a physical prior, E_deg is also told which downscaler of R's bank
+explains each pair best; ``train.residual_opt`` (an L1Loss) penalises the gated residual R adds to the
+bank, so that R leaves a degradation that the bank explains (the bicubic family) to the bank alone.
 Checkpoints hold ``params`` (and ``params_ema``) for LRReconNet and ``params_far`` for T_a, T_m.
 """
+import random
 from collections import OrderedDict
 
 import torch
-from torch.nn import functional as F
 
+from basicsr.losses import build_loss
 from basicsr.metrics import calculate_psnr
 from basicsr.models.sr_model import SRModel
-from basicsr.utils import DiffJPEG, get_root_logger, tensor2img
+from basicsr.utils import get_root_logger, tensor2img
 from basicsr.utils.registry import MODEL_REGISTRY
 
-from tta_sr.archs.reconstructor_arch import bicubic_downscale
-from tta_sr.data.second_order_degradation import degradation_options, degrade_second_order
+from tta_sr.archs.downscalers import PLAIN, downscale
+from tta_sr.data.degradation_families import degrade, draw_family, family_options, family_probabilities
+from tta_sr.data.second_order_degradation import make_jpeger, seeded
 from tta_sr.losses.lpips_metric import build_lpips
 from tta_sr.models.branch_components import Controller, build_far
 from tta_sr.models.model_base import TTASRModelMixin
@@ -33,8 +45,14 @@ class LRReconPretrainModel(TTASRModelMixin, SRModel):
         self.controller = Controller(self.opt['train'].get('controller', {'enabled': False}), 'pretrain',
                                      self.opt['network_g'].get('emb_dim', 512), self.device)
         self._load_far_heads(self.opt['path'].get('pretrain_network_g'))
-        self.jpeger = DiffJPEG(differentiable=False).to(self.device)
-        self.degradation = degradation_options(self.opt)
+        self.jpeger = make_jpeger(self.device)
+        self.degradation = family_options(self.opt)
+        self.family_prob = family_probabilities(self.opt)
+        self.cri_con, self.cri_prior, self.cri_residual = (
+            build_loss(self.opt['train'][key]).to(self.device) if self.opt['train'].get(key) else None
+            for key in ('contrastive_opt', 'prior_opt', 'residual_opt'))
+        if (self.cri_prior or self.cri_residual) and self.get_bare_model(self.net_g).reconstructor.bank is None:
+            raise ValueError('train.prior_opt and train.residual_opt need network_g.prior (a bank of downscalers)')
         super().init_training_settings()
 
     def _load_far_heads(self, path):
@@ -53,7 +71,8 @@ class LRReconPretrainModel(TTASRModelMixin, SRModel):
 
     @torch.no_grad()
     def feed_data(self, data):
-        """Train: degrade ``gt`` into ``lq``. Val: take both.
+        """Train: crop ``gt`` (a second view with the contrastive loss, see the module docstring) and degrade each
+        image in its family into ``lq``; the batch is (view 1 of every image, then view 2). Val: take both.
 
         Unlike Real-ESRGAN's training, ``gt`` is not USM-sharpened before the degradation: the branch
         sees (X_s, Y_gt), so X_s must be the degradation of that very Y_gt (as in the validation pairs);
@@ -65,15 +84,38 @@ class LRReconPretrainModel(TTASRModelMixin, SRModel):
             return
         kernels = [data[k].to(self.device) for k in ('kernel1', 'kernel2', 'sinc_kernel')]
         gt_size, scale = self.opt['gt_size'], self.opt['scale']
-        self.gt = _random_crop_pair(self.gt, gt_size)
-        self.lq = degrade_second_order(self.gt, *kernels, scale, self.degradation, self.jpeger).contiguous()
+        views = [_random_crop_pair(self.gt, gt_size)]
+        if self.cri_con is not None:  # the second view of image i is another image under image i's degradation
+            views.append(_random_crop_pair(self.gt.roll(1, dims=0), gt_size))
+        lqs = [[] for _ in views]
+        for i in range(self.gt.shape[0]):
+            family, seed = draw_family(self.family_prob), random.randrange(2 ** 31)
+            for view, out in zip(views, lqs):
+                with seeded(seed):  # the same draw of the family's randomness for every view of image i
+                    out.append(degrade(family, view[i:i + 1], [k[i:i + 1] for k in kernels], scale,
+                                       self.degradation, self.jpeger))
+        self.gt = torch.cat(views)
+        self.lq = torch.cat([x for out in lqs for x in out]).contiguous()
 
     def optimize_parameters(self, current_iter):
         self.optimizer_g.zero_grad()
         s = self.controller(self.lq, self.gt)
-        self.output, e_im = self.net_g(self.lq, self.gt, s, return_features=True)
+        self.output, e_im, e_d = self.net_g(self.lq, self.gt, s, return_features=True)
         loss_dict = OrderedDict()
         l_total = loss_dict['l_rec'] = self.cri_pix(self.output, self.lq)
+        if self.cri_con is not None:
+            half = e_d.shape[0] // 2
+            loss_dict['l_con'] = self.cri_con(e_d[:half], e_d[half:])
+            l_total = l_total + loss_dict['l_con']
+        reconstructor = self.get_bare_model(self.net_g).reconstructor
+        if self.cri_prior is not None:
+            with torch.no_grad():
+                candidates = reconstructor.bank.all(self.gt)
+            loss_dict['l_prior'] = self.cri_prior(reconstructor.prior_head(e_d), candidates, self.lq)
+            l_total = l_total + loss_dict['l_prior']
+        if self.cri_residual is not None:  # the gated residual, pulled to zero where the bank suffices
+            loss_dict['l_residual'] = self.cri_residual(self.output, reconstructor.base(self.gt, e_d).detach())
+            l_total = l_total + loss_dict['l_residual']
         if self.cri_far is not None:
             with torch.no_grad():
                 e_cl = self.far_encoder(self.gt)
@@ -96,17 +138,15 @@ class LRReconPretrainModel(TTASRModelMixin, SRModel):
         net.train(was_training)
 
     def nondist_validation(self, dataloader, current_iter, tb_logger, save_img):
-        """Reconstruction PSNR (RGB, 8-bit) and LPIPS of X_hat vs X_s, and two baselines: the plain and the
-        antialiased bicubic downscale of Y_gt (``psnr_bicubic``, ``psnr_bicubic_aa``)."""
+        """Reconstruction PSNR (RGB, 8-bit) and LPIPS of X_hat vs X_s, and the fixed downscales of Y_gt as
+        baselines: ``psnr_bicubic``, ``psnr_bicubic_aa``, ``psnr_area``."""
         name = dataloader.dataset.opt['name']
         lpips = build_lpips(device=self.device)
-        sums = {'psnr_rec': 0.0, 'lpips_rec': 0.0, 'psnr_bicubic': 0.0, 'psnr_bicubic_aa': 0.0}
+        sums = {'psnr_rec': 0.0, 'lpips_rec': 0.0, **{f'psnr_{k}': 0.0 for k in PLAIN}}
         for data in dataloader:
             self.feed_data(data)
             self.test()
-            baselines = {'psnr_bicubic': F.interpolate(self.gt, size=self.lq.shape[2:], mode='bicubic',
-                                                       align_corners=False),
-                         'psnr_bicubic_aa': bicubic_downscale(self.gt, self.opt['scale'])}
+            baselines = {f'psnr_{k}': downscale(self.gt, self.opt['scale'], k) for k in PLAIN}
             for i in range(self.lq.size(0)):
                 target = tensor2img(self.lq[i])
                 sums['psnr_rec'] += calculate_psnr(tensor2img(self.output[i]), target, 0)
