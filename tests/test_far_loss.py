@@ -78,3 +78,15 @@ def test_stage2_gradients_reach_only_the_input():
     assert y.grad is not None and y.grad.abs().sum() > 0
     for module in (enc, frozen, far):
         assert all(p.grad is None for p in module.parameters())
+
+
+def test_normalised_descriptors_ignore_intensity_scale_but_plain_ones_do_not():
+    """A brighter or darker copy (features scaled) leaves the normalised FAR unchanged; the plain Gram moves."""
+    torch.manual_seed(0)
+    e_im, e_cl = torch.rand(2, 8, 12, 12), torch.rand(2, 16, 6, 6)
+    normalised, plain = FARLoss(8, 16, normalize=True), FARLoss(8, 16)
+    plain.load_state_dict(normalised.state_dict())
+    assert normalised(0.6 * e_im, e_cl).item() == pytest.approx(normalised(e_im, e_cl).item(), rel=1e-5)
+    assert abs(plain(0.6 * e_im, e_cl).item() - plain(e_im, e_cl).item()) > 1e-3
+    gram = gram_matrix(e_im, normalize=True)
+    assert torch.allclose(torch.diagonal(gram, dim1=1, dim2=2), torch.ones(2, 8), atol=1e-5)
