@@ -17,10 +17,23 @@ Two builders (importable, and a CLI: ``python benchmarks/datasets.py --help``):
   sinc/JPEG) is the same for all images. LR = HR / 4. The settings go to ``degradation.json`` (and the
   kernels to ``kernels.npz``) next to the set; the model never sees them.
 
+* :func:`build_families` -- held-out pairs for ``benchmarks/branch_fidelity.py``: HR crops of photos that
+  stage 1 never trains on (default Set14, colour images), each degraded in every family of
+  ``tta_sr.data.degradation_families`` with seeds that training never uses: ``second_order`` (Real-ESRGAN's
+  kernels and pipeline, seed 7000 + i), ``mild`` (the camera-like family, seed 17000 + i) and ``bicubic``
+  (MATLAB-style antialiased bicubic, basicsr's ``imresize``: an implementation independent of the torch
+  one the branch's bank holds). The same crop i is in every family, so swapping E_deg between families
+  changes the degradation and nothing else.
+* :func:`build_mild` -- a stage-2 benchmark set with ONE mild, camera-like degradation shared by all images
+  (one draw of the mild family's parameters, fixed seed), like a single camera; default source Urban100
+  (never used by stage-1 training or by tuning).
+
 Output layout (default root ``benchmarks/data/``, git-ignored)::
 
     <root>/city100_x4[_c<crop>]/{lr,gt}/NNN.png, info.json
     <root>/set14_synth_x4/{lr,gt}/<name>.png, degradation.json, kernels.npz
+    <root>/families_x4/<family>/{lr,gt}/<name>_<k>.png, info.json
+    <root>/urban100_mild_x4/{lr,gt}/<name>.png, degradation.json
 """
 import argparse
 import glob
@@ -149,14 +162,13 @@ def build_synthetic(out_root=DEFAULT_OUT, src=os.path.join(DATA_ROOT, 'Set14', '
     """Set14 colour images, one fixed-seed second-order degradation shared by all; returns the folder."""
     import tta_sr  # noqa: F401
     import torch
-    from basicsr.utils import DiffJPEG
-    from tta_sr.data.second_order_degradation import DEFAULT_DEGRADATION, degrade_second_order, seeded
+    from tta_sr.data.second_order_degradation import DEFAULT_DEGRADATION, degrade_second_order, make_jpeger, seeded
     if hr_size % scale:
         raise ValueError(f'hr_size must be a multiple of the scale {scale}, got {hr_size}')
     out = os.path.join(out_root, name)
     kernels, desc = sample_kernels(seed)
     kt = [torch.from_numpy(kernels[k])[None] for k in ('kernel1', 'kernel2', 'sinc_kernel')]
-    jpeger = DiffJPEG(differentiable=False)
+    jpeger = make_jpeger()
     written, skipped = [], {}
     for path in sorted(glob.glob(os.path.join(src, '*.png'))):
         stem = os.path.splitext(os.path.basename(path))[0]
@@ -188,9 +200,109 @@ def build_synthetic(out_root=DEFAULT_OUT, src=os.path.join(DATA_ROOT, 'Set14', '
     return out
 
 
+def _hr_crops(src, size, per_image):
+    """[(stem, (size, size, 3) uint8 RGB)]: up to ``per_image`` non-overlapping crops along the longer side,
+    centred, of every colour image in ``src`` at least ``size`` on both sides."""
+    crops = []
+    for path in sorted(glob.glob(os.path.join(src, '*.png'))):
+        img = _read_rgb(path)
+        if img.ndim != 3 or min(img.shape[:2]) < size:
+            continue
+        h, w = img.shape[:2]
+        n = max(1, min(per_image, max(h, w) // size))
+        img = _centre(img, size if h <= w else n * size, n * size if h <= w else size)
+        for k in range(n):
+            crop = img[:, k * size:(k + 1) * size] if h <= w else img[k * size:(k + 1) * size]
+            crops.append((f'{os.path.splitext(os.path.basename(path))[0]}_{k}', crop))
+    return crops
+
+
+def _to_tensor(img):
+    import torch
+    return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))).float()[None] / 255.0
+
+
+def _to_uint8(t):
+    return (t[0].permute(1, 2, 0).numpy() * 255.0).round().clip(0, 255).astype(np.uint8)
+
+
+FAMILY_SEEDS = {'second_order': 7000, 'mild': 17000}
+
+
+def build_families(out_root=DEFAULT_OUT, src=os.path.join(DATA_ROOT, 'Set14', 'HR'), scale=4, hr_size=256,
+                   per_image=2, name='families_x4'):
+    """Every held-out HR crop degraded in each family (see the module docstring); returns the folder."""
+    import tta_sr  # noqa: F401
+    import torch
+    from basicsr.utils.matlab_functions import imresize
+    from tta_sr.data.degradation_families import DEFAULT_MILD, degrade_mild, sample_mild
+    from tta_sr.data.second_order_degradation import DEFAULT_DEGRADATION, degrade_second_order, make_jpeger, seeded
+    out = os.path.join(out_root, name)
+    crops = _hr_crops(src, hr_size, per_image)
+    if not crops:
+        raise FileNotFoundError(f'no colour image of at least {hr_size} px in {src}')
+    jpeger = make_jpeger()
+    info = {'source': src, 'scale': scale, 'hr_size': hr_size, 'seeds': FAMILY_SEEDS, 'images': [c[0] for c in crops],
+            'bicubic': 'basicsr.utils.matlab_functions.imresize (antialiased bicubic), 8 bits', 'mild': {}}
+    for i, (stem, hr) in enumerate(crops):
+        x = _to_tensor(hr)
+        with torch.no_grad():
+            kernels, _ = sample_kernels(FAMILY_SEEDS['second_order'] + i)
+            kt = [torch.from_numpy(kernels[k])[None] for k in ('kernel1', 'kernel2', 'sinc_kernel')]
+            with seeded(FAMILY_SEEDS['second_order'] + i + 1):
+                second = degrade_second_order(x, *kt, scale, dict(DEFAULT_DEGRADATION), jpeger)
+            with seeded(FAMILY_SEEDS['mild'] + i):
+                params = sample_mild(DEFAULT_MILD)
+                mild = degrade_mild(x, scale, params, jpeger)
+        info['mild'][stem] = {k: v for k, v in params.items() if k != 'kernel'}
+        bicubic = imresize(hr.astype(np.float64) / 255.0, 1 / scale)
+        lrs = {'second_order': _to_uint8(second), 'mild': _to_uint8(mild),
+               'bicubic': (bicubic * 255.0).round().clip(0, 255).astype(np.uint8)}
+        for family, lr in lrs.items():
+            _write_rgb(os.path.join(out, family, 'gt', f'{stem}.png'), hr)
+            _write_rgb(os.path.join(out, family, 'lr', f'{stem}.png'), lr)
+    with open(os.path.join(out, 'info.json'), 'w') as f:
+        json.dump(info, f, indent=2, default=str)
+    return out
+
+
+def build_mild(out_root=DEFAULT_OUT, src=os.path.join(DATA_ROOT, 'Urban100', 'HR'), scale=4, hr_size=240,
+               seed=31, name='urban100_mild_x4'):
+    """Centre crops of ``src``, all degraded by ONE draw of the mild family (same params, same seed)."""
+    import tta_sr  # noqa: F401
+    import torch
+    from tta_sr.data.degradation_families import DEFAULT_MILD, degrade_mild, sample_mild
+    from tta_sr.data.second_order_degradation import make_jpeger, seeded
+    out = os.path.join(out_root, name)
+    jpeger = make_jpeger()
+    with seeded(seed):
+        params = sample_mild(DEFAULT_MILD)
+    written = []
+    for path in sorted(glob.glob(os.path.join(src, '*.png'))):
+        img = _read_rgb(path)
+        if img.ndim != 3 or min(img.shape[:2]) < hr_size:
+            continue
+        stem = os.path.splitext(os.path.basename(path))[0]
+        hr = _centre(img, hr_size, hr_size)
+        with seeded(seed + 1), torch.no_grad():  # the same noise field and JPEG for every image
+            lr = degrade_mild(_to_tensor(hr), scale, params, jpeger)
+        _write_rgb(os.path.join(out, 'gt', f'{stem}.png'), hr)
+        _write_rgb(os.path.join(out, 'lr', f'{stem}.png'), _to_uint8(lr))
+        written.append(stem)
+    settings = {'note': 'Benchmark settings only: never given to the model.', 'source': src, 'scale': scale,
+                'hr_size': hr_size, 'seed': seed, 'mild_params': {k: v for k, v in params.items() if k != 'kernel'},
+                'mild_options': DEFAULT_MILD, 'images': written}
+    with open(os.path.join(out, 'degradation.json'), 'w') as f:
+        json.dump(settings, f, indent=2, default=str)
+    return out
+
+
+BUILDERS = ('city100', 'synthetic', 'families', 'mild')
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('which', nargs='*', help='city100 and/or synthetic (default: both)')
+    parser.add_argument('which', nargs='*', help=f'any of {", ".join(BUILDERS)} (default: city100 and synthetic)')
     parser.add_argument('--out', default=DEFAULT_OUT, help='output root (default benchmarks/data)')
     parser.add_argument('--scale', type=int, default=4)
     parser.add_argument('--city100-crop', type=int, default=480,
@@ -202,14 +314,18 @@ def main(argv=None):
     parser.add_argument('--synthetic-name', default='set14_synth_x4', help='folder name of the synthetic set')
     args = parser.parse_args(argv)
     args.which = args.which or ['city100', 'synthetic']
-    unknown = set(args.which) - {'city100', 'synthetic'}
+    unknown = set(args.which) - set(BUILDERS)
     if unknown:
-        parser.error(f'unknown set(s) {sorted(unknown)}; choose city100 and/or synthetic')
+        parser.error(f'unknown set(s) {sorted(unknown)}; choose from {", ".join(BUILDERS)}')
     if 'city100' in args.which:
         print('City100:', build_city100(args.out, scale=args.scale, crop=args.city100_crop))
     if 'synthetic' in args.which:
         print('synthetic:', build_synthetic(args.out, src=args.synthetic_src, scale=args.scale,
                                               hr_size=args.synthetic_hr_size, seed=args.seed, name=args.synthetic_name))
+    if 'families' in args.which:
+        print('families:', build_families(args.out, scale=args.scale))
+    if 'mild' in args.which:
+        print('mild:', build_mild(args.out, scale=args.scale))
     return 0
 
 
