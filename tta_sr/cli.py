@@ -84,14 +84,6 @@ def match_by_stem(sr_paths, other_paths, scale=4):
     return pairs
 
 
-def mod_crop_to(gt, shape, scale):
-    """Crop ``gt`` to ``shape[:2]`` when it is larger by less than ``scale`` pixels per axis, else return it."""
-    dh, dw = gt.shape[0] - shape[0], gt.shape[1] - shape[1]
-    if (dh, dw) != (0, 0) and 0 <= dh < scale and 0 <= dw < scale:
-        return gt[:shape[0], :shape[1]]
-    return gt
-
-
 def evaluate(sr_dir, gt_dir=None, lr_dir=None, metrics=('psnr_y', 'ssim', 'lpips', 'niqe'), scale=4, out_dir=None,
              device='cpu', progress=True, stream=None):
     """Score every image of ``sr_dir``; write ``metrics.json`` / ``metrics.csv`` to ``out_dir``; return the document.
@@ -101,7 +93,7 @@ def evaluate(sr_dir, gt_dir=None, lr_dir=None, metrics=('psnr_y', 'ssim', 'lpips
     import json
 
     stream = stream or sys.stdout
-    from tta_sr.report.crops import bicubic_upscale
+    from tta_sr.report.crops import bicubic_upscale, mod_crop_to
     from tta_sr.report.scores import build_metrics, format_table, score_one, write_metrics_files
     from tta_sr.utils.image_io import ImageReadError, read_image
 
