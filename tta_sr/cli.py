@@ -1,6 +1,7 @@
 """Command line ``tta-sr``: dispatches to one module per subcommand in ``tta_sr/commands/``.
 
-- ``tta-sr evaluate --sr DIR [--gt DIR] [--lr DIR]``: score a folder of SR results (``tta_sr.commands.evaluate``);
+- ``tta-sr upscale -i FILE_OR_DIR -o DIR``: super-resolve with a published or adapted model (``...upscale``);
+- ``tta-sr evaluate --sr DIR [--gt DIR] [--lr DIR]``: score a folder of SR results (``...evaluate``);
 - ``tta-sr metrics``: list the metrics and whether they work on this machine.
 
 Exit status: 0 done; 1 a problem with an input or output path, an image or a weights file (one line on
@@ -9,13 +10,13 @@ stderr, ``tta_sr.utils.errors``); 2 a wrong command line (argparse). The cases: 
 import argparse
 import sys
 
-from tta_sr.commands import evaluate
+from tta_sr.commands import evaluate, upscale
 
 
 def build_parser():
     parser = argparse.ArgumentParser(prog='tta-sr', description='tta_sr: test-time adaptation of real-world SR models')
     sub = parser.add_subparsers(dest='command', required=True)
-    for command in (evaluate,):
+    for command in (upscale, evaluate):
         command.add_parser(sub)
     metrics = sub.add_parser('metrics', help='list the metrics, their direction and whether they work on this machine')
     metrics.set_defaults(run=list_metrics)

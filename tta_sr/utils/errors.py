@@ -1,5 +1,5 @@
 """One-line errors for problems a user fixes outside the code: a path, an image file, a weights file, a folder
-that cannot be written. ``tta-sr`` and ``tta_sr/train.py`` run inside :func:`user_errors`, so these end the
+that cannot be written, an option file that does not parse. ``tta-sr`` and ``tta_sr/train.py`` run inside :func:`user_errors`, so these end the
 program with ``<prog>: error: <Type>: <message>`` on stderr and exit status 1 instead of a traceback; any
 other exception (a bug) keeps its traceback. Exit statuses (``docs/bad_input.md``): 0 done, 1 such an
 input/output problem, 2 a wrong command line (argparse's convention).
@@ -12,9 +12,11 @@ USAGE_ERROR = 2
 
 def user_error_types():
     """The exception classes that :func:`user_errors` reports in one line."""
+    import yaml
     from tta_sr.utils.image_io import ImageReadError
     from tta_sr.weights.resolver import WeightsIntegrityError
-    return ImageReadError, WeightsIntegrityError, OSError  # OSError: missing paths, permissions, read-only disks
+    # OSError: missing paths, permissions, read-only disks; YAMLError: an option file that does not parse
+    return ImageReadError, WeightsIntegrityError, OSError, yaml.YAMLError
 
 
 def one_line(prog, err):

@@ -44,9 +44,12 @@ def import_user_modules(opt_path):
 
 
 def read_options(opt_path):
-    """The option file at ``opt_path`` as a dict (empty file: ``{}``)."""
+    """The option file at ``opt_path`` as a dict (empty file: ``{}``); ``ValueError`` when it holds no mapping."""
     with open(opt_path, 'r') as f:
-        return yaml.safe_load(f) or {}
+        opt = yaml.safe_load(f) or {}
+    if not isinstance(opt, dict):
+        raise ValueError(f'{opt_path}: expected a mapping of options, found a {type(opt).__name__}')
+    return opt
 
 
 def experiments_root_option(opt_path, force_yml=None):
