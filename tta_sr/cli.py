@@ -1,5 +1,6 @@
 """Command line ``tta-sr``: dispatches to one module per subcommand in ``tta_sr/commands/``.
 
+- ``tta-sr adapt PHOTOS_DIR``: adapt a model to a folder of photos (``tta_sr.commands.adapt``);
 - ``tta-sr upscale -i FILE_OR_DIR -o DIR``: super-resolve with a published or adapted model (``...upscale``);
 - ``tta-sr evaluate --sr DIR [--gt DIR] [--lr DIR]``: score a folder of SR results (``...evaluate``);
 - ``tta-sr metrics``: list the metrics and whether they work on this machine.
@@ -10,13 +11,13 @@ stderr, ``tta_sr.utils.errors``); 2 a wrong command line (argparse). The cases: 
 import argparse
 import sys
 
-from tta_sr.commands import evaluate, upscale
+from tta_sr.commands import adapt, evaluate, upscale
 
 
 def build_parser():
     parser = argparse.ArgumentParser(prog='tta-sr', description='tta_sr: test-time adaptation of real-world SR models')
     sub = parser.add_subparsers(dest='command', required=True)
-    for command in (upscale, evaluate):
+    for command in (adapt, upscale, evaluate):
         command.add_parser(sub)
     metrics = sub.add_parser('metrics', help='list the metrics, their direction and whether they work on this machine')
     metrics.set_defaults(run=list_metrics)
