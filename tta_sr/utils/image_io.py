@@ -69,6 +69,9 @@ class ImageReadError(ValueError):
         self.reason = reason
 
     def __str__(self):
+        if os.path.isdir(self.path):  # scan_images: a folder without any readable image
+            return (f'no usable image in the folder {self.path!r}: {self.reason}; '
+                    'put complete PNG, JPEG, BMP, TIFF or WebP images in it or fix the path')
         return (f'cannot read image {self.path!r}: {self.reason}; '
                 'replace or remove the file (expected a complete PNG, JPEG, BMP, TIFF or WebP image)')
 
