@@ -198,3 +198,24 @@ def test_yaml_route_empty_or_imageless_folder_is_one_line_with_status_1(tmp_path
     assert res.returncode == 1 and 'Traceback' not in res.stderr
     assert _last_line(res).startswith(f"tta_sr/train.py: error: ImageReadError: no usable image in the folder "
                                       f"'{folder}': no readable image in the folder")
+
+
+def test_clashing_outputs_failed_writes_and_broken_model_files_are_status_1(tmp_path, arch_yaml, monkeypatch):
+    write_image(tmp_path / 'in' / 'a.png', photo(0, 16))
+    write_image(tmp_path / 'in' / 'a.jpg', photo(1, 16))
+    upscale = ['upscale', '-i', tmp_path / 'in', '-o', tmp_path / 'out', '--arch-yaml', arch_yaml]
+    code, message = status(upscale + ['--ext', 'png'])
+    assert code == 1 and 'would both be written to' in message and 'a_out.png' in message
+    (tmp_path / 'broken.yml').write_text('network_g: [oops\n')
+    (tmp_path / 'text.pth').write_text('not a checkpoint')
+    for extra, words in ((['--arch-yaml', tmp_path / 'broken.yml'], 'cannot read --arch-yaml'),
+                         (['--weights', tmp_path / 'text.pth'], 'WeightsIntegrityError: weights file')):
+        code, message = status(['upscale', '-i', tmp_path / 'in' / 'a.png', '-o', tmp_path / 'o2', *extra]
+                               + ([] if '--arch-yaml' in extra else ['--arch-yaml', arch_yaml]))
+        assert code == 1 and words in message and '\n' not in message, message
+    def disk_full(path, img, bit_depth=8):
+        raise OSError(28, 'No space left on device', str(path))
+
+    monkeypatch.setattr('tta_sr.utils.image_io.write_image', disk_full)
+    code, message = status(['upscale', '-i', tmp_path / 'in' / 'a.png', '-o', tmp_path / 'o3', '--arch-yaml', arch_yaml])
+    assert code == 1 and message.startswith('tta-sr upscale: error: OSError: [Errno 28] No space left on device')
