@@ -130,6 +130,16 @@ def check_weights(opt):
         resolve_weights(name)
 
 
+def header_lines(args, template, preset, option_file):
+    """The comment lines at the top of the option file: where it came from and how to run it again."""
+    settings = [f'preset {preset}'] + [f'--{k.replace("_", "-")} {v}' for k, v in
+                                       (('arch_yaml', args.arch_yaml), ('gt', args.gt), ('iters', args.iters),
+                                        ('device', args.device)) if v and v != 'auto']
+    return [f'Written by `tta-sr adapt {args.photos}` from {template}',
+            f'with {", ".join(settings + (["--per-image"] if args.per_image else []))}.',
+            f'Repeat or edit the run: python tta_sr/train.py -opt {option_file}']
+
+
 def run(args):
     import torch
     from tta_sr.commands.adapt_options import adapt_options, write_options
@@ -156,13 +166,7 @@ def run(args):
 
     option_file = os.path.join(out, f'{opt["name"]}.yml')
     root = opt['path']['experiments_root']
-    settings = [f'preset {preset}'] + [f'--{k.replace("_", "-")} {v}' for k, v in
-                                       (('arch_yaml', args.arch_yaml), ('gt', args.gt), ('iters', args.iters),
-                                        ('device', args.device)) if v and v != 'auto']
-    write_options(option_file, opt, [
-        f'Written by `tta-sr adapt {args.photos}` from {template}',
-        f'with {", ".join(settings + (["--per-image"] if args.per_image else []))}.',
-        f'Repeat or edit the run: python tta_sr/train.py -opt {option_file}'])
+    write_options(option_file, opt, header_lines(args, template, preset, option_file))
     print(f'{PROG}: {args.model} ({mode}, preset {preset}, {opt["train"]["total_iter"]} iterations) on '
           f'{len(photos)} photos in {args.photos}\noptions:         {option_file}', flush=True)
     try:

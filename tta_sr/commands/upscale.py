@@ -183,9 +183,8 @@ def choose_device(args):
     return device, device.type == 'cuda' and not args.fp32
 
 
-def run(args):
-    import torch
-    from tta_sr.utils.image_io import write_image
+def check_options(args):
+    """End with the usage (status 2) on a wrong option value, or with status 1 when ``--arch-yaml`` is missing."""
     if args.tile < 0 or args.tile_overlap < 0 or (args.tile and args.tile_overlap >= args.tile):
         usage(args, f'--tile {args.tile} / --tile-overlap {args.tile_overlap}: need tile >= 0, overlap >= 0 and '
                     'overlap < tile')
@@ -197,6 +196,12 @@ def run(args):
         fail(PROG, f'--arch-yaml {args.arch_yaml!r} does not exist')
     if not args.arch_yaml:
         manifest_scale(args)
+
+
+def run(args):
+    import torch
+    from tta_sr.utils.image_io import write_image
+    check_options(args)
     device, half = choose_device(args)
     paths = input_images(args.input, PROG)
     plan = plan_outputs(paths, args)
