@@ -8,9 +8,7 @@ import os
 import subprocess
 
 import cv2
-import numpy as np
 import pytest
-import yaml
 
 import tta_sr  # noqa: F401  (before basicsr)
 from tta_sr.utils.image_io import write_image
