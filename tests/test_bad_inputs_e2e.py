@@ -1,6 +1,8 @@
 """Bad and unusual LR files through a real stage-2 run: unreadable files are skipped and named in the log
 (``on_bad_image: warn``) or stop the run with an error naming the file (``raise``); unusual but valid files
-(grayscale, RGBA, 16-bit, palette, smaller than ``lq_size``) are adapted to, and RGBA keeps its alpha."""
+(grayscale, RGBA, 16-bit, palette, smaller than ``lq_size``, 6 x 5, 1 x 1) are adapted to, RGBA keeps its alpha,
+and the scores a tiny output cannot have (PSNR-Y / SSIM of a 4 x 4 image) are reported as not computed."""
+import json
 import os
 
 import cv2
@@ -11,7 +13,7 @@ from reliability_helpers import (make_branch_checkpoint, run_log, smooth_image, 
                                  write_yaml)
 
 BAD = ('truncated.png', 'text.png')
-UNUSUAL = ('gray.png', 'rgba.png', 'deep16.png', 'palette.png', 'small.png')
+UNUSUAL = ('gray.png', 'rgba.png', 'deep16.png', 'palette.png', 'small.png', 'tiny.png', 'one.png')
 
 
 def _lr_folder(folder):
@@ -29,6 +31,8 @@ def _lr_folder(folder):
     cv2.imwrite(str(folder / 'deep16.png'), (smooth_image(8, 24) * 65535).round().astype(np.uint16)[..., ::-1])
     Image.fromarray(rgb8).quantize(16).save(folder / 'palette.png')
     Image.fromarray(rgb8[:9, :11]).save(folder / 'small.png')  # smaller than lq_size 16
+    Image.fromarray(rgb8[:5, :6]).save(folder / 'tiny.png')  # its 24 x 20 output: SSIM undefined after the crop
+    Image.fromarray(rgb8[:1, :1]).save(folder / 'one.png')
     return folder
 
 
@@ -39,6 +43,11 @@ def _options(tmp_path, name, on_bad_image):
         _lr_folder(lr)
     branch = make_branch_checkpoint(tmp_path / 'branch.pth')
     opt = tta_options(name, lr, branch, total_iter=2, checkpoint_freq=2)
+    gt = tmp_path / 'gt'  # ground truth for two of them: scoring the 4 x 4 output of one.png is undefined
+    if not gt.exists():
+        write_images(gt, 1, 96, prefix='plain')
+        Image.fromarray(np.full((4, 4, 3), 128, np.uint8)).save(gt / 'one.png')
+    opt['eval'].update(dataroot_gt=str(gt), metrics=['psnr_y', 'ssim'])
     for dataset in opt['datasets'].values():
         dataset['on_bad_image'] = on_bad_image
     return write_yaml(tmp_path / f'{name}.yml', opt)
@@ -58,6 +67,12 @@ def test_bad_files_are_skipped_and_named_and_unusual_files_are_adapted(tmp_path)
     assert rgba[..., 3].min() < 30 and rgba[..., 3].max() > 225  # the alpha ramp survived
     assert cv2.imread(str(results / 'adapted' / 'small.png'), cv2.IMREAD_UNCHANGED).shape == (36, 44, 3)
     assert cv2.imread(str(results / 'adapted' / 'gray.png'), cv2.IMREAD_UNCHANGED).shape == (96, 96, 3)
+    assert cv2.imread(str(results / 'adapted' / 'tiny.png'), cv2.IMREAD_UNCHANGED).shape == (20, 24, 3)
+    assert cv2.imread(str(results / 'adapted' / 'one.png'), cv2.IMREAD_UNCHANGED).shape == (4, 4, 3)
+    metrics = json.loads((tmp_path / 'experiments' / 'warn' / 'metrics.json').read_text())
+    scores = {img['name']: img['adapted'] for img in metrics['images']}
+    assert scores['plain00']['ssim'] is not None and scores['one'] == {'psnr_y': None, 'ssim': None}
+    assert any(note.startswith('one (adapted): ssim not computed: ssim: undefined') for note in metrics['notes'])
 
 
 def test_on_bad_image_raise_stops_naming_the_file(tmp_path):

@@ -12,7 +12,8 @@ import torch
 import yaml
 from skimage import data
 
-from tta_sr.cli import main, match_by_stem
+from tta_sr.cli import main
+from tta_sr.commands.evaluate import match_by_stem
 from tta_sr.utils.image_io import read_image, write_image
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

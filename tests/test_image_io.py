@@ -8,8 +8,8 @@ import pytest
 from PIL import Image, ImageOps
 
 import tta_sr  # noqa: F401  (before basicsr)
-from tta_sr.utils.image_io import (ImageReadError, apply_exif_orientation, pad_to_min_size, read_image,
-                                   scan_images, write_image)
+from tta_sr.utils.image_io import (ImageReadError, apply_exif_orientation, image_format, pad_to_min_size,
+                                   read_image, scan_images, write_image)
 
 
 @pytest.fixture
@@ -265,6 +265,51 @@ def test_write_rejects_16bit_jpeg_and_alpha_jpeg(tmp_path):
         write_image(tmp_path / 'x.jpg', np.zeros((4, 4, 3)), bit_depth=16)
     with pytest.raises(ValueError, match='alpha'):
         write_image(tmp_path / 'x.jpg', np.zeros((4, 4, 4)))
+
+
+@pytest.mark.parametrize('channels, bit_depth, suffix', [
+    (1, 8, '.png'), (1, 16, '.png'), (2, 8, '.png'), (3, 8, '.jpg'), (3, 16, '.tif'), (4, 16, '.png'), (1, 8, '.jpg')])
+def test_gray_and_gray_alpha_written_and_recognised(tmp_path, rng, channels, bit_depth, suffix):
+    """write_image keeps 1 (gray) and 2 (gray + alpha) channels; image_format reads the form back from the header."""
+    peak = 65535 if bit_depth == 16 else 255
+    img = rng.integers(0, peak + 1, (7, 9, channels)) / peak
+    path = write_image(tmp_path / f'x{suffix}', img, bit_depth=bit_depth)
+    assert image_format(path) == (channels, bit_depth)
+    rgb, alpha = read_image(path)
+    if suffix != '.jpg':
+        np.testing.assert_allclose(rgb[..., 0], img[..., 0], atol=0.5 / peak)
+        if channels in (1, 2):
+            assert (rgb == rgb[..., :1]).all()  # gray comes back replicated to 3 channels
+        if channels in (2, 4):
+            np.testing.assert_allclose(alpha, img[..., -1], atol=0.5 / peak)
+
+
+def test_image_format_of_palette_and_unreadable_files(tmp_path, rng):
+    Image.fromarray(rng.integers(0, 256, (6, 6, 3), dtype=np.uint8)).quantize(8).save(tmp_path / 'p.png')
+    assert image_format(tmp_path / 'p.png') == (3, 8)
+    (tmp_path / 't.png').write_text('not an image')
+    with pytest.raises(ImageReadError, match='t.png'):
+        image_format(tmp_path / 't.png')
+
+
+def test_gray_alpha_only_as_8bit_png(tmp_path):
+    with pytest.raises(ValueError, match='gray \\+ alpha'):
+        write_image(tmp_path / 'x.png', np.zeros((4, 4, 2)), bit_depth=16)
+    with pytest.raises(ValueError, match='alpha'):
+        write_image(tmp_path / 'x.jpg', np.zeros((4, 4, 2)))
+
+
+def test_write_quantises_in_bands_like_the_whole_image(tmp_path, rng):
+    """Banded quantisation (bounded memory) gives the bytes of the one-shot formula, NaN in a late band raises."""
+    img = rng.random((600, 5, 3))
+    img[0, 0] = [0.5 / 255, 1.5 / 255, 2.0]  # halfway values and a value to clip
+    write_image(tmp_path / 'x.png', img)
+    expected = np.round(np.clip(img, 0, 1) * 255).astype(np.uint8)[..., ::-1]
+    np.testing.assert_array_equal(cv2.imread(str(tmp_path / 'x.png'), cv2.IMREAD_UNCHANGED), expected)
+    img[550, 2, 1] = np.nan
+    with pytest.raises(ValueError, match='NaN'):
+        write_image(tmp_path / 'y.png', img)
+    assert not (tmp_path / 'y.png').exists()
 
 
 # ---------------------------------------------------------------- scan_images

@@ -51,6 +51,21 @@ def test_full_reference_needs_matching_gt(photo):
         psnr(photo[..., 0], photo[..., 0])
 
 
+@pytest.mark.parametrize('size', [(1, 1), (5, 6), (18, 40)])
+def test_psnr_ssim_undefined_on_images_too_small_after_the_crop(photo, size):
+    """1 x 1, 6 x 5 (nothing left after the 4-px crop) and 40 x 18 (10 rows left: under SSIM's 11 x 11 window)."""
+    h, w = size
+    sr, gt = photo[:h, :w], photo[10:10 + h, 10:10 + w]
+    with pytest.raises(ValueError, match=f'ssim: undefined for a {w} x {h} image'):
+        create_metric('ssim', scale=4)(sr, gt)
+    if h <= 8:
+        with pytest.raises(ValueError, match=f'psnr_y: undefined for a {w} x {h} image'):
+            create_metric('psnr_y', scale=4)(sr, gt)
+    else:
+        assert np.isfinite(create_metric('psnr_y', scale=4)(sr, gt))
+    assert 0 < create_metric('ssim', scale=4)(photo[:19, :19], photo[1:20, 1:20]) < 1  # 11 x 11 left: defined
+
+
 def test_lpips_zero_for_identical_and_orders_noise(photo):
     lpips = create_metric('lpips')
     assert lpips.lower_better and lpips.full_reference and 'LPIPS' in lpips.weights

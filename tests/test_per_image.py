@@ -40,6 +40,15 @@ def test_one_command_per_image(setup):
         assert per_image_runs(run[1:], opt_file) is None  # a child does not fan out again
 
 
+def test_each_run_gets_its_own_experiments_root(setup):
+    tmp_path, opt = setup
+    opt['path']['experiments_root'] = str(tmp_path / 'out' / 'pi')
+    opt_file = write_yaml(tmp_path / 'rooted.yml', opt)
+    runs = per_image_runs([TRAIN_PY, '-opt', opt_file], opt_file)
+    roots = [[arg for arg in run if arg.startswith('path:experiments_root=')] for run in runs]
+    assert roots == [[f'path:experiments_root={tmp_path}/out/pi_{stem}'] for stem in ('img00', 'img01')]
+
+
 def test_no_runs_without_per_image(setup):
     tmp_path, opt = setup
     opt['per_image'] = False

@@ -83,6 +83,17 @@ def test_report_rejects_mismatched_shapes(tmp_path, synthetic_images):
         write_report(tmp_path, [synthetic_images[0], synthetic_images[0]], metrics=['psnr_y'])
 
 
+def test_report_notes_a_gt_of_another_size(tmp_path, synthetic_images):
+    """A GT larger by less than the scale is mod-cropped; any other size is left out with a note, not an error."""
+    first, second = synthetic_images[0], synthetic_images[1]
+    images = [dict(first, gt=np.pad(first['gt'], ((0, 3), (0, 2), (0, 0)))), dict(second, gt=second['gt'][:100])]
+    out = write_report(tmp_path, images, metrics=['psnr_y'], crops=False)
+    doc = json.loads(open(out['json']).read())
+    assert doc['images'][0]['base']['psnr_y'] is not None
+    assert doc['images'][1]['base']['psnr_y'] is None
+    assert any('img 1/x: GT is 208 x 100 but the output is 208 x 208' in note for note in doc['notes'])
+
+
 def test_format_table_has_mean(synthetic_images):
     from tta_sr.report import build_metrics, score_images
     metrics, _ = build_metrics(['psnr_y', 'niqe'])

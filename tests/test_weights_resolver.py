@@ -188,3 +188,26 @@ def test_build_pretrained_mismatch_names_file_and_arch(cache, tmp_path):
     with pytest.raises(WeightsIntegrityError) as err:
         resolver.build_pretrained(COMPACT, explicit_path=str(bad))
     assert str(bad) in str(err.value) and 'SRVGGNetCompact' in str(err.value)
+
+
+def test_build_pretrained_reads_a_checkpoint_under_the_chosen_key(tmp_path):
+    """A tta_sr / BasicSR checkpoint of a manifest arch: params_ema first with param_key=None, else the given key;
+    the manifest's own key (params for this family) is the default."""
+    arch = resolver.build_arch(resolver.manifest_entry(COMPACT))
+    torch.manual_seed(0)
+    ema = {k: torch.randn_like(v) for k, v in arch.state_dict().items()}
+    plain = {k: torch.randn_like(v) for k, v in arch.state_dict().items()}
+    path = tmp_path / 'net_g_latest.pth'
+    torch.save({'params': plain, 'params_ema': ema}, path)
+
+    def weight(net):
+        return net.state_dict()['body.0.weight']
+
+    assert torch.equal(weight(resolver.build_pretrained(COMPACT, explicit_path=str(path), param_key=None)),
+                       ema['body.0.weight'])
+    assert torch.equal(weight(resolver.build_pretrained(COMPACT, explicit_path=str(path), param_key='params')),
+                       plain['body.0.weight'])
+    assert torch.equal(weight(resolver.build_pretrained(COMPACT, explicit_path=str(path))), plain['body.0.weight'])
+    torch.save({'params': plain}, path)
+    assert torch.equal(weight(resolver.build_pretrained(COMPACT, explicit_path=str(path), param_key=None)),
+                       plain['body.0.weight'])

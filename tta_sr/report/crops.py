@@ -37,6 +37,14 @@ def bicubic_upscale(lr, shape):
     return np.clip(up, 0, 1)
 
 
+def mod_crop_to(gt, shape, scale):
+    """Crop ``gt`` to ``shape[:2]`` when it is larger by less than ``scale`` pixels per axis, else return it."""
+    dh, dw = gt.shape[0] - shape[0], gt.shape[1] - shape[1]
+    if (dh, dw) != (0, 0) and 0 <= dh < scale and 0 <= dw < scale:
+        return gt[:shape[0], :shape[1]]
+    return gt
+
+
 def crop(img, box):
     top, left, h, w = box
     return img[top:top + h, left:left + w]

@@ -34,12 +34,16 @@ def build_metrics(names, scale=4, device='cpu', on_unavailable='skip'):
 
 
 def score_one(metric, sr, gt, notes, label):
-    """``metric(sr, gt)`` or ``None`` (with a note) when it cannot be computed for this image."""
+    """``metric(sr, gt)`` or ``None`` (with a note) when it cannot be computed for this image.
+
+    Undefined cases raise ``ValueError`` (too small for PSNR-Y, SSIM, NIQE); a network metric that cannot
+    take the image (``RuntimeError``, e.g. LPIPS on a 1 x 1 image) is noted the same way.
+    """
     if metric.full_reference and gt is None:
         return None
     try:
         return metric(sr, gt)
-    except ValueError as err:
+    except (ValueError, RuntimeError) as err:
         notes.append(f'{label}: {metric.name} not computed: {err}')
         return None
 

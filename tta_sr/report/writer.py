@@ -5,7 +5,7 @@ import re
 
 import numpy as np
 
-from tta_sr.report.crops import bicubic_upscale, crop, pick_crop_box
+from tta_sr.report.crops import bicubic_upscale, crop, mod_crop_to, pick_crop_box
 from tta_sr.report.curves import plot_curve
 from tta_sr.report.html import metrics_table, render_page
 from tta_sr.report.scores import build_metrics, mean_scores, score_one, write_metrics_files
@@ -27,6 +27,18 @@ def _check(img, what, shape=None):
         raise ValueError(f'write_report: {what} has shape {img.shape} but the base output has {shape}; '
                          'all outputs (and the GT) of one image must have the same size')
     return img
+
+
+def _fit_gt(gt, shape, scale, name, notes):
+    """The GT mod-cropped to the output ``shape`` (larger by less than ``scale`` px), or ``None`` with a note
+    when its size does not fit (the image is then scored by the no-reference metrics only)."""
+    gt = _check(gt, f'{name}: gt')
+    fitted = mod_crop_to(gt, shape, scale)
+    if fitted.shape == shape:
+        return fitted
+    notes.append(f'{name}: GT is {gt.shape[1]} x {gt.shape[0]} but the output is {shape[1]} x {shape[0]}; '
+                 'full-reference metrics not computed for this image')
+    return None
 
 
 def score_images(images, metrics, variants=('base', 'adapted'), progress=False):
@@ -76,7 +88,8 @@ def write_report(run_dir, images, metrics=('psnr_y', 'ssim', 'lpips', 'niqe'), c
     os.makedirs(run_dir, exist_ok=True)
     variants = tuple(variants)
     names_seen = set()
-    for item in images:
+    images, gt_notes = list(images), []
+    for index, item in enumerate(images):
         if 'name' not in item or any(v not in item for v in variants):
             raise ValueError(f'write_report: every image needs keys name, {", ".join(variants)}; got {sorted(item)}')
         if item['name'] in names_seen:
@@ -86,10 +99,11 @@ def write_report(run_dir, images, metrics=('psnr_y', 'ssim', 'lpips', 'niqe'), c
         for v in variants[1:]:
             _check(item[v], f'{item["name"]}: {v}', shape)
         if item.get('gt') is not None:
-            _check(item['gt'], f'{item["name"]}: gt', shape)
+            images[index] = item = dict(item, gt=_fit_gt(item['gt'], shape, scale, item['name'], gt_notes))
 
     metric_objs, skipped = build_metrics(metrics, scale=scale, device=device, on_unavailable=on_unavailable)
     rows, notes = score_images(images, metric_objs, variants, progress=progress)
+    notes = gt_notes + notes
     if any('fallback' in m.weights for m in metric_objs):
         notes.insert(0, 'LPIPS uses an offline fallback network (see its weights); its values are not comparable '
                         'with published LPIPS numbers.')

@@ -15,18 +15,19 @@ truncated PNG / JPEG       ``ImageReadError`` (never a partially decoded image)
 grayscale (8/16-bit)       replicated to 3 channels
 RGBA, LA, tRNS             colour to ``rgb``, transparency to ``alpha``
 palette (P / PA)           converted through RGB(A); a transparent palette gives ``alpha``
-16-bit PNG                 decoded at full precision and divided by 65535
+16-bit PNG / TIFF          decoded at full precision and divided by 65535
 EXIF orientation           applied (the array is what a viewer shows)
 =========================  ==================================================================
 
 The file is read once into memory; Pillow decodes it completely with
 ``ImageFile.LOAD_TRUNCATED_IMAGES`` off (so a short file raises). Pillow reduces 16-bit colour PNGs
-to 8 bits, so those (already validated by Pillow) are decoded again from the same bytes by OpenCV with
+(and TIFFs) to 8 bits, so those (already validated by Pillow) are decoded again from the same bytes by OpenCV with
 ``IMREAD_UNCHANGED``. EXIF orientation is applied by our own ``apply_exif_orientation`` on both paths
 (OpenCV's ``IMREAD_COLOR`` applies it for JPEG, ``IMREAD_UNCHANGED`` does not, so we never rely on it).
 
-Writing (``write_image``) encodes with OpenCV and writes atomically (temporary file in the same
-folder, then ``os.replace``), creating parent folders.
+Writing (``write_image``) encodes with OpenCV (gray + alpha with Pillow) and writes atomically
+(temporary file in the same folder, then ``os.replace``), creating parent folders. ``image_format``
+tells how a file stores its pixels (channels, bit depth), so that an output can keep the input's form.
 """
 import io
 import os
@@ -68,6 +69,9 @@ class ImageReadError(ValueError):
         self.reason = reason
 
     def __str__(self):
+        if os.path.isdir(self.path):  # scan_images: a folder without any readable image
+            return (f'no usable image in the folder {self.path!r}: {self.reason}; '
+                    'put complete PNG, JPEG, BMP, TIFF or WebP images in it or fix the path')
         return (f'cannot read image {self.path!r}: {self.reason}; '
                 'replace or remove the file (expected a complete PNG, JPEG, BMP, TIFF or WebP image)')
 
@@ -100,6 +104,12 @@ def _png_bit_depth(data):
     if len(data) > 24 and data[:8] == b'\x89PNG\r\n\x1a\n' and data[12:16] == b'IHDR':
         return data[24]
     return None
+
+
+def _sixteen_bit(img, data):
+    """True for 16-bit samples: a PNG's IHDR bit depth or a TIFF's BitsPerSample (``img``: the opened Pillow image)."""
+    bits = getattr(img, 'tag_v2', {}).get(258, (8,))  # TIFF BitsPerSample
+    return _png_bit_depth(data) == 16 or (max(bits) if isinstance(bits, tuple) else bits) == 16
 
 
 def _open_and_load(data):
@@ -201,7 +211,7 @@ def read_image(path):
         raise ImageReadError(path, 'empty file (0 bytes)')
 
     img, orientation = _decode_with_pillow(path, data)
-    if _png_bit_depth(data) == 16 and img.mode not in ('I;16', 'I;16B', 'I;16L', 'I'):
+    if _sixteen_bit(img, data) and img.mode not in ('I;16', 'I;16B', 'I;16L', 'I'):
         rgb, alpha = _cv2_to_arrays(path, data)  # Pillow reduced 16-bit colour to 8 bits
     else:
         rgb, alpha = _pillow_to_arrays(path, img)
@@ -218,8 +228,9 @@ def write_image(path, img, bit_depth=8):
 
     Args:
         path (str | os.PathLike): target file (``.png``, ``.jpg``/``.jpeg``, ``.bmp``, ``.tif``/``.tiff``, ``.webp``).
-        img (np.ndarray): float ``(H, W, 3)`` RGB or ``(H, W, 4)`` RGBA in ``[0, 1]``
-            (values are clipped to ``[0, 1]`` and rounded; NaN/inf raise ``ValueError``).
+        img (np.ndarray): float ``(H, W, 3)`` RGB or ``(H, W, 4)`` RGBA in ``[0, 1]``, or ``(H, W, 1)`` gray,
+            or ``(H, W, 2)`` gray + alpha (8-bit PNG only) (values are clipped to ``[0, 1]`` and rounded;
+            NaN/inf raise ``ValueError``).
         bit_depth (int): 8 or 16 (16 only for PNG and TIFF).
 
     Returns:
@@ -227,8 +238,9 @@ def write_image(path, img, bit_depth=8):
     """
     path = os.fspath(path)
     img = np.asarray(img)
-    if img.ndim != 3 or img.shape[2] not in (3, 4) or img.shape[0] == 0 or img.shape[1] == 0:
-        raise ValueError(f'write_image({path!r}): expected a (H, W, 3) or (H, W, 4) array, got shape {img.shape}')
+    if img.ndim != 3 or img.shape[2] not in (1, 2, 3, 4) or img.shape[0] == 0 or img.shape[1] == 0:
+        raise ValueError(f'write_image({path!r}): expected a (H, W, C) array with C = 3 (RGB), 4 (RGBA), 1 (gray) '
+                         f'or 2 (gray + alpha), got shape {img.shape}')
     if bit_depth not in (8, 16):
         raise ValueError(f'write_image({path!r}): bit_depth must be 8 or 16, got {bit_depth!r}')
     ext = os.path.splitext(path)[1].lower()
@@ -236,19 +248,81 @@ def write_image(path, img, bit_depth=8):
         raise ValueError(f'write_image({path!r}): unsupported suffix {ext!r}; use .png, .jpg, .bmp, .tif or .webp')
     if bit_depth == 16 and ext not in ('.png', '.tif', '.tiff'):
         raise ValueError(f'write_image({path!r}): 16-bit output needs .png or .tif, not {ext!r}')
-    if img.shape[2] == 4 and ext in ('.jpg', '.jpeg', '.bmp'):
-        raise ValueError(f'write_image({path!r}): {ext} cannot store alpha; drop the 4th channel or use .png')
-    img = img.astype(np.float64)
-    if not np.isfinite(img).all():
-        raise ValueError(f'write_image({path!r}): the image contains NaN or inf values')
-    peak = 65535 if bit_depth == 16 else 255
-    dtype = np.uint16 if bit_depth == 16 else np.uint8
-    q = np.round(np.clip(img, 0.0, 1.0) * peak).astype(dtype)
-    q = q[..., [2, 1, 0, 3]] if q.shape[2] == 4 else q[..., ::-1]  # RGB(A) -> BGR(A) for OpenCV
-    ok, buf = cv2.imencode(ext, np.ascontiguousarray(q))
+    if img.shape[2] in (2, 4) and ext in ('.jpg', '.jpeg', '.bmp'):
+        raise ValueError(f'write_image({path!r}): {ext} cannot store alpha; drop the alpha channel or use .png')
+    if img.shape[2] == 2 and (ext != '.png' or bit_depth != 8):
+        raise ValueError(f'write_image({path!r}): gray + alpha is written as 8-bit PNG only; write RGBA instead')
+    channels = img.shape[2]
+    order = {3: [2, 1, 0], 4: [2, 1, 0, 3]}.get(channels, list(range(channels)))  # RGB(A) -> BGR(A) for OpenCV
+    q = _quantize(path, img, 65535 if bit_depth == 16 else 255, np.uint16 if bit_depth == 16 else np.uint8, order)
+    if channels == 2:  # OpenCV encodes 1, 3 or 4 channels only
+        buf = io.BytesIO()
+        Image.fromarray(q, 'LA').save(buf, format='PNG')
+        return atomic_write_bytes(path, buf.getvalue())
+    ok, buf = cv2.imencode(ext, q)
     if not ok:
         raise OSError(f'write_image({path!r}): OpenCV failed to encode the image as {ext}')
-    return atomic_write_bytes(path, buf.tobytes())
+    return atomic_write_bytes(path, buf.reshape(-1))
+
+
+def _quantize(path, img, peak, dtype, order, rows=256):
+    """``round(clip(img, 0, 1) * peak)`` as ``dtype`` with the channels in ``order``, computed in float64 a band of
+    ``rows`` rows at a time, so that a large image needs one extra ``dtype`` copy only; NaN/inf raise."""
+    q = np.empty(img.shape, dtype)
+    for top in range(0, img.shape[0], rows):
+        band = img[top:top + rows][..., order].astype(np.float64)
+        if not np.isfinite(band).all():
+            raise ValueError(f'write_image({path!r}): the image contains NaN or inf values')
+        q[top:top + rows] = np.round(np.clip(band, 0.0, 1.0) * peak)
+    return q
+
+
+_GRAY_MODES = ('1', 'L', 'LA', 'La', 'I', 'F')  # and every 'I;16*' mode
+
+
+def image_format(path):
+    """How the file at ``path`` stores its pixels, from its header (nothing is decoded).
+
+    Returns:
+        (channels, bit_depth): ``channels`` 1 gray, 2 gray + alpha, 3 colour, 4 colour + alpha (a palette or
+        ``tRNS`` transparency counts as alpha); ``bit_depth`` 16 for 16-bit PNG / TIFF samples (and 32-bit
+        integer or float gray), else 8.
+
+    Raises:
+        ImageReadError: the file cannot be opened as an image.
+    """
+    path = os.fspath(path)
+    try:
+        with open(path, 'rb') as f:
+            head = f.read(32)
+        with Image.open(path) as img:
+            mode, info, deep = img.mode, img.info, _sixteen_bit(img, head)
+    except (OSError, SyntaxError, ValueError) as err:
+        raise ImageReadError(path, f'not a recognised image file ({err})') from err
+    gray = mode in _GRAY_MODES or mode.startswith('I;16')
+    alpha = mode in ('RGBA', 'LA', 'PA', 'RGBa', 'La') or 'transparency' in info
+    deep = deep or mode.startswith('I;16') or mode in ('I', 'F')
+    return (1 if gray else 3) + (1 if alpha else 0), 16 if deep else 8
+
+
+def list_image_files(folder, recursive=False, extensions=IMAGE_EXTENSIONS):
+    """Sorted paths of the files in ``folder`` with an image suffix (case-insensitive), hidden ones skipped.
+
+    Nothing is decoded (``scan_images`` does). Raises ``FileNotFoundError`` when ``folder`` is not a directory.
+    """
+    folder = os.fspath(folder)
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f'image folder {folder!r} not found; check the dataroot/path option')
+    extensions = tuple(e.lower() for e in extensions)
+    candidates = []
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith('.'))
+        for name in files:
+            if not name.startswith('.') and name.lower().endswith(extensions):
+                candidates.append(os.path.join(root, name))
+        if not recursive:
+            break
+    return sorted(candidates)
 
 
 def scan_images(folder, on_error='warn', recursive=False, extensions=IMAGE_EXTENSIONS):
@@ -267,19 +341,9 @@ def scan_images(folder, on_error='warn', recursive=False, extensions=IMAGE_EXTEN
     if on_error not in ('warn', 'raise'):
         raise ValueError(f"scan_images: on_error must be 'warn' or 'raise', got {on_error!r}")
     folder = os.fspath(folder)
-    if not os.path.isdir(folder):
-        raise FileNotFoundError(f'image folder {folder!r} not found; check the dataroot/path option')
     extensions = tuple(e.lower() for e in extensions)
-    candidates = []
-    for root, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith('.'))
-        for name in files:
-            if not name.startswith('.') and name.lower().endswith(extensions):
-                candidates.append(os.path.join(root, name))
-        if not recursive:
-            break
     good, bad = [], []
-    for path in sorted(candidates):
+    for path in list_image_files(folder, recursive, extensions):
         try:
             read_image(path)
         except ImageReadError as err:

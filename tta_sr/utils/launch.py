@@ -8,6 +8,9 @@
 - resume is deterministic (``tta_sr.utils.resume``): the loader arms the training sampler to skip the
   samples the interrupted epoch had consumed, and the model restores the saved RNG states.
 - ``--launcher pytorch`` initialises gloo on CPU, nccl on GPU (``patch_basicsr_options_for_cpu_dist``).
+- ``path.experiments_root`` in the option file (or ``--force_yml path:experiments_root=DIR``) is the run's
+  folder, as BasicSR reads it after 1.4.2; without it the run goes to ``<cwd>/experiments/<name>``.
+- ``logger.progress_bar: true`` draws a tqdm bar over the iterations (``tta_sr.utils.progress``).
 """
 import os
 import sys
@@ -27,8 +30,7 @@ def option_file_from_argv(argv):
 
 def import_user_modules(opt_path):
     """Import every module listed under ``import_modules`` in the YAML at ``opt_path``; return their names."""
-    with open(opt_path, 'r') as f:
-        names = (yaml.safe_load(f) or {}).get('import_modules') or []
+    names = read_options(opt_path).get('import_modules') or []
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())  # a user's module next to where they run the command
     import importlib
@@ -41,12 +43,45 @@ def import_user_modules(opt_path):
     return names
 
 
+def read_options(opt_path):
+    """The option file at ``opt_path`` as a dict (empty file: ``{}``); ``ValueError`` when it holds no mapping."""
+    with open(opt_path, 'r') as f:
+        opt = yaml.safe_load(f) or {}
+    if not isinstance(opt, dict):
+        raise ValueError(f'{opt_path}: expected a mapping of options, found a {type(opt).__name__}')
+    return opt
+
+
+def experiments_root_option(opt_path, force_yml=None):
+    """``path.experiments_root`` of the option file, or its ``--force_yml path:experiments_root=...`` override."""
+    from basicsr.utils.options import _postprocess_yml_value
+    root = (read_options(opt_path).get('path') or {}).get('experiments_root')
+    for entry in force_yml or []:
+        keys, _, value = entry.partition('=')
+        if keys.strip() == 'path:experiments_root':
+            root = _postprocess_yml_value(value.strip())
+    return root
+
+
+def parse_options(root_path, is_train=True):
+    """BasicSR 1.4.2's ``parse_options``, then the run's folders under ``path.experiments_root`` when it is set."""
+    from basicsr.utils.options import parse_options as basicsr_parse_options
+    opt, args = basicsr_parse_options(root_path, is_train)
+    root = experiments_root_option(args.opt, args.force_yml) if is_train else None
+    if root:
+        root = os.path.abspath(os.path.expanduser(str(root)))
+        opt['path'].update(experiments_root=root, models=os.path.join(root, 'models'), log=root,
+                           training_states=os.path.join(root, 'training_states'),
+                           visualization=os.path.join(root, 'visualization'))
+    return opt, args
+
+
 def load_resume_state_on_any_device(opt):
     """BasicSR's ``load_resume_state`` with the state mapped to the CPU when no GPU is used."""
     from basicsr.utils import check_resume, scandir
     state_path = None
     if opt['auto_resume']:
-        folder = os.path.join(opt['root_path'], 'experiments', opt['name'], 'training_states')
+        folder = opt['path']['training_states']
         if os.path.isdir(folder):
             iters = [float(v.split('.state')[0]) for v in scandir(folder, suffix='state', recursive=False)]
             if iters:
@@ -73,5 +108,10 @@ def prepare_basicsr(argv):
     from tta_sr.utils.distributed import patch_basicsr_options_for_cpu_dist
     patch_basicsr_options_for_cpu_dist()
     resume.install()
-    import_user_modules(option_file_from_argv(argv))
+    opt_path = option_file_from_argv(argv)
+    import_user_modules(opt_path)
     basicsr.train.load_resume_state = load_resume_state_on_any_device
+    basicsr.train.parse_options = parse_options
+    if (read_options(opt_path).get('logger') or {}).get('progress_bar'):
+        from tta_sr.utils import progress
+        progress.install()

@@ -1,7 +1,8 @@
 """Per-image adaptation (``per_image: true``): one adapted copy of M per LR image.
 
 Each image gets its own BasicSR run, in its own process (BasicSR's logger is process-wide), named
-``<name>_<stem>``, training and validating on that image alone (``--force_yml`` overrides).
+``<name>_<stem>`` (in ``<path.experiments_root>_<stem>`` when the option file sets that folder), training
+and validating on that image alone (``--force_yml`` overrides).
 """
 import os
 import subprocess
@@ -26,6 +27,8 @@ def per_image_runs(argv, opt_path):
     for stem in stems:
         overrides = [f'name={opt["name"]}_{stem}', CHILD_FLAG, f"datasets:train:image_names=['{stem}']",
                      'datasets:train:split=all']
+        if (opt.get('path') or {}).get('experiments_root'):
+            overrides.append(f'path:experiments_root={opt["path"]["experiments_root"]}_{stem}')
         if 'val' in opt['datasets']:
             overrides += [f"datasets:val:image_names=['{stem}']", 'datasets:val:split=all']
         runs.append([sys.executable, *argv, '--force_yml', *overrides])
@@ -33,7 +36,10 @@ def per_image_runs(argv, opt_path):
 
 
 def run_per_image(runs):
-    """Run each command line in turn; stop at the first failure with its exit code."""
+    """Run each command line in turn; stop at the first failure, exiting with its exit code."""
     for cmd in runs:
         print(f'[tta_sr] per-image run: {" ".join(cmd)}', flush=True)
-        subprocess.run(cmd, check=True)
+        code = subprocess.run(cmd).returncode
+        if code != 0:
+            print(f'[tta_sr] per-image run failed with exit status {code}: {" ".join(cmd)}', file=sys.stderr)
+            raise SystemExit(code)

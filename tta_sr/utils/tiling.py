@@ -135,7 +135,7 @@ def upscale_image(net, img, scale, tile=256, overlap=16, device='cpu', alpha_mod
     def run(rgb):
         x = to_tensor(rgb, device)
         y = tiled_forward(net, x, scale, tile=tile, overlap=overlap)
-        return y[0].clamp(0, 1).permute(1, 2, 0).cpu().numpy()
+        return y[0].clamp_(0, 1).permute(1, 2, 0).cpu().numpy()  # in place: the output is the largest array
 
     rgb = run(img[..., :3])
     if img.shape[2] == 3:

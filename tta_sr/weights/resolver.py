@@ -234,15 +234,21 @@ def build_arch(entry: dict) -> nn.Module:
     return ARCH_REGISTRY.get(arch)(**(entry.get('arch_kwargs') or {}))
 
 
-def build_pretrained(name: str, device='cpu', explicit_path: str = None) -> nn.Module:
+MANIFEST_KEY = object()  # build_pretrained: read the state dict under the manifest entry's param_key
+
+
+def build_pretrained(name: str, device='cpu', explicit_path: str = None, param_key=MANIFEST_KEY) -> nn.Module:
     """Build the manifest's arch for ``name``, load its weights with ``strict=True``; returns it in eval mode.
 
+    ``explicit_path`` replaces the manifest's file (e.g. a tta_sr checkpoint of that arch); ``param_key`` is
+    the key of the state dict in the file: the entry's by default, ``None`` for ``params_ema``, else
+    ``params``, else the whole file (as :func:`load_state_dict`), or a key.
     Not frozen: callers that need a frozen copy use ``tta_sr.utils.freeze.freeze``. Entries with
     ``post_resize`` come wrapped in :class:`PostResize` (the underlying net is ``.net``).
     """
     entry = manifest_entry(name)
     path = resolve_weights(name, explicit_path)
-    state = load_state_dict(path, entry.get('param_key'))
+    state = load_state_dict(path, entry.get('param_key') if param_key is MANIFEST_KEY else param_key)
     net = build_arch(entry)
     try:
         net.load_state_dict(state, strict=True)

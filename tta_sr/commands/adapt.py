@@ -1,0 +1,182 @@
+"""``tta-sr adapt PHOTOS_DIR``: adapt an SR model to a folder of photos with BasicSR's training pipeline.
+
+1. builds the full option file from the shipped templates (``tta_sr.commands.adapt_options``) and writes it
+   to ``<out>/<name>.yml`` before anything runs;
+2. runs ``python tta_sr/train.py -opt <out>/<name>.yml`` (the YAML route, in a child process) into
+   ``<out>/<name>/``, with a progress bar (iteration, loss, ETA); BasicSR's log goes to that folder;
+3. prints where the adapted weights, the upscaled photos and ``report.html`` are, and, when the run's
+   ``metrics.json`` holds the acceptance gate's decision (``"gate": {"decision": "adapted" | "source",
+   "reason": ...}``), whether the adapted or the source model was kept.
+
+The same file repeats (or, edited, changes) the run: ``python tta_sr/train.py -opt <out>/<name>.yml``; the
+previous run folder is then renamed ``<name>_archived_<time>`` by BasicSR.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+import yaml
+
+from tta_sr.commands.common import fail, input_images, usage, writable_folder
+
+PROG = 'tta-sr adapt'
+TRAIN_PY = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'train.py')
+
+
+def positive_int(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f'expected a positive integer, got {text}')
+    return value
+
+
+def add_parser(subparsers):
+    p = subparsers.add_parser(
+        'adapt', help='adapt a model to a folder of photos (writes its BasicSR option file, then runs it)',
+        description=__doc__.split('\n\n', 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('photos', metavar='PHOTOS_DIR', help='folder of low-resolution photos (no ground truth needed)')
+    p.add_argument('-n', '--model', default='RealESRGAN_x4plus',
+                   help='a model with templates options/tta/<mode>_<model>.yml (default: %(default)s)')
+    p.add_argument('--arch-yaml', metavar='FILE',
+                   help='YAML laid over the template: your own registered arch (import_modules, scale, network_g) '
+                        'and its weights (path.pretrain_network_g)')
+    p.add_argument('--mode', help='any <mode> of options/tta/<mode>_<model>.yml (default: hr_aware)')
+    p.add_argument('--iters', type=positive_int, help='training iterations (default: the preset\'s)')
+    p.add_argument('--preset', choices=('cpu', 'gpu'),
+                   help='cpu: the quickstart\'s CPU-scale crops, batch and iterations; gpu: the template as it is '
+                        '(default: gpu when a CUDA device is used, else cpu)')
+    p.add_argument('--per-image', action='store_true', help='adapt one copy of the model per photo')
+    p.add_argument('--gt', metavar='DIR', help='ground-truth folder, only for scoring the report')
+    p.add_argument('-o', '--out', default='experiments', metavar='DIR',
+                   help='output folder: <DIR>/<name>.yml and the run <DIR>/<name>/ (default: %(default)s)')
+    p.add_argument('--device', default='auto', choices=('auto', 'cpu', 'cuda'), help='default: %(default)s')
+    p.set_defaults(run=run, command_parser=p)
+    return p
+
+
+def choose_template(args):
+    """``(mode, template path)`` for ``--model`` / ``--mode``; a wrong value ends with the usage (status 2)."""
+    from tta_sr.commands.adapt_options import TEMPLATE_DIR, templates
+    found = templates()
+    if args.model not in found:
+        usage(args, f'no template {TEMPLATE_DIR}/<mode>_{args.model}.yml for --model {args.model!r}; '
+                    f'models with templates: {", ".join(sorted(found))}')
+    modes = found[args.model]
+    mode = args.mode or ('hr_aware' if 'hr_aware' in modes else sorted(modes)[0])
+    if mode not in modes:
+        usage(args, f'--mode {mode!r} is not offered for {args.model}; choose from {", ".join(sorted(modes))} '
+                    f'(the templates {TEMPLATE_DIR}/<mode>_{args.model}.yml)')
+    return mode, modes[mode]
+
+
+def gate_line(run_dir):
+    """``'kept the adapted model'`` / ``'kept the source model: <reason>'`` from the run's ``metrics.json``
+    ``gate`` entry, or ``None`` when the run has no gate decision."""
+    try:
+        with open(os.path.join(run_dir, 'metrics.json')) as f:
+            gate = json.load(f).get('gate')
+    except (OSError, ValueError, AttributeError):
+        return None
+    if not isinstance(gate, dict):
+        return None
+    if gate.get('decision') == 'source':
+        return f'kept the source model: {gate.get("reason") or "no reason recorded"}'
+    if gate.get('decision') == 'adapted':
+        return 'kept the adapted model'
+    return None
+
+
+def shown(path):
+    """``path`` relative to the current folder when it lies inside it, else absolute (for printing)."""
+    relative = os.path.relpath(path)
+    return path if relative.startswith('..') else relative
+
+
+def summary_lines(option_file, run_dirs, upscale_model_args):
+    """The end-of-run lines: weights, images, report, the gate's decision, how to repeat and how to upscale.
+
+    ``run_dirs``: ``[run folder]``, or ``{stem: run folder}`` for a per-image run.
+    """
+    per_image = isinstance(run_dirs, dict)
+    dirs = run_dirs if per_image else {None: run_dirs[0]}
+    pattern = shown(next(iter(dirs.values())))
+    if per_image:
+        stem = next(iter(dirs))
+        pattern = pattern[:len(pattern) - len(stem)] + '<stem>'
+    lines = []
+    if per_image:
+        lines.append(f'per-image runs:  {pattern}/ for {", ".join(dirs)} ({len(dirs)})')
+    weights = os.path.join(pattern, 'models', 'net_g_latest.pth')
+    lines += [f'adapted weights: {weights}',
+              f'upscaled images: {os.path.join(pattern, "results", "adapted")}/ '
+              f'(the model before adaptation: {os.path.join(pattern, "results", "base")}/)',
+              f'report:          {os.path.join(pattern, "report.html")}']
+    for stem, folder in dirs.items():
+        decision = gate_line(folder)
+        if decision:
+            lines.append(f'{stem}: {decision}' if per_image else decision)
+    lines += [f'repeat or edit:  python {shown(TRAIN_PY)} -opt {shown(option_file)}',
+              f'upscale photos:  tta-sr upscale -i PHOTOS -o OUT {upscale_model_args} --weights {weights}']
+    return lines
+
+
+def check_weights(opt):
+    """Find (or convert, once) the source model's weights now, so that a missing file fails before the run."""
+    from tta_sr.weights.resolver import resolve_weights
+    name = (opt.get('path') or {}).get('pretrain_network_g')
+    if name:
+        resolve_weights(name)
+
+
+def header_lines(args, template, preset, option_file):
+    """The comment lines at the top of the option file: where it came from and how to run it again."""
+    settings = [f'preset {preset}'] + [f'--{k.replace("_", "-")} {v}' for k, v in
+                                       (('arch_yaml', args.arch_yaml), ('gt', args.gt), ('iters', args.iters),
+                                        ('device', args.device)) if v and v != 'auto']
+    return [f'Written by `tta-sr adapt {args.photos}` from {template}',
+            f'with {", ".join(settings + (["--per-image"] if args.per_image else []))}.',
+            f'Repeat or edit the run: python tta_sr/train.py -opt {option_file}']
+
+
+def run(args):
+    import torch
+    from tta_sr.commands.adapt_options import adapt_options, write_options
+
+    mode, template = choose_template(args)
+    if args.device == 'cuda' and not torch.cuda.is_available():
+        usage(args, '--device cuda, but no CUDA device is available here')
+    preset = args.preset or ('gpu' if args.device != 'cpu' and torch.cuda.is_available() else 'cpu')
+    if not os.path.isdir(args.photos):
+        fail(PROG, f'photos folder {args.photos!r} ' + ('is a file; give a folder' if os.path.exists(args.photos)
+                                                         else 'does not exist'))
+    photos = input_images(args.photos, PROG)
+    if args.gt:
+        input_images(args.gt, PROG)
+    if args.arch_yaml and not os.path.isfile(args.arch_yaml):
+        fail(PROG, f'--arch-yaml {args.arch_yaml!r} does not exist')
+    out = writable_folder(args.out, PROG)
+    try:
+        opt = adapt_options(args.photos, template, out, preset, args.arch_yaml, args.gt, args.iters,
+                            args.per_image, args.device)
+    except (ValueError, yaml.YAMLError) as err:  # not a mapping / not YAML
+        fail(PROG, f'cannot use --arch-yaml {args.arch_yaml!r}: {" ".join(str(err).split())}')
+    check_weights(opt)
+
+    option_file = os.path.join(out, f'{opt["name"]}.yml')
+    root = opt['path']['experiments_root']
+    write_options(option_file, opt, header_lines(args, template, preset, option_file))
+    print(f'{PROG}: {args.model} ({mode}, preset {preset}, {opt["train"]["total_iter"]} iterations) on '
+          f'{len(photos)} photos in {args.photos}\noptions:         {option_file}', flush=True)
+    try:
+        code = subprocess.run([sys.executable, TRAIN_PY, '-opt', option_file]).returncode
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
+    if code != 0:
+        fail(PROG, f'the run stopped (exit status {code}); its log is in {root}/, its options in {option_file}')
+    stems = [os.path.splitext(os.path.basename(p))[0] for p in photos]
+    run_dirs = {stem: f'{root}_{stem}' for stem in stems} if args.per_image else [root]
+    model_args = f'--arch-yaml {shown(option_file)}' if args.arch_yaml else f'-n {args.model}'
+    print('\n'.join(summary_lines(option_file, run_dirs, model_args)))
+    return 0

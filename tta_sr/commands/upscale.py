@@ -1,0 +1,222 @@
+"""``tta-sr upscale -i FILE_OR_DIR -o DIR``: super-resolve photos with a published or an adapted model.
+
+Used like Real-ESRGAN's ``inference_realesrgan.py -n RealESRGAN_x4plus -i inputs -o results --tile 256
+--outscale 3.5``. The model is ``-n NAME`` (an arch and weights of ``tta_sr/weights/manifest.yml``) or
+``--arch-yaml FILE`` (``import_modules``, ``scale``, ``network_g`` and ``path.pretrain_network_g`` of a
+BasicSR option file, e.g. the one ``tta-sr adapt`` wrote); ``--weights FILE`` replaces the weights with a
+tta_sr / BasicSR checkpoint (``params_ema`` when present, else ``params``, unless ``--param-key``) or a
+published file.
+
+Each image is read with ``read_image`` (EXIF orientation applied), run tile by tile (``--tile`` LR pixels,
+``--tile-overlap`` of blended context; ``tta_sr.utils.tiling``), resized with OpenCV's LANCZOS4 to
+``outscale x`` the input size when ``--outscale`` differs from the model's scale, and written as
+``<stem>_<suffix>.<ext>`` in the input's form: gray stays gray, an alpha channel is kept (upsampled
+bicubically) and 16-bit PNG / TIFF stay 16-bit. ``--ext auto`` keeps the input's format, except that
+alpha needs PNG (so does a format that cannot be written, e.g. PPM); a 16-bit gray + alpha image comes
+out as 16-bit RGBA (no writer here stores 16-bit gray + alpha). Unreadable files in a folder are skipped
+with a warning.
+"""
+import argparse
+import os
+import sys
+
+import numpy as np
+import yaml
+
+from tta_sr.commands.common import fail, input_images, usage, writable_folder
+
+PROG = 'tta-sr upscale'
+WRITABLE = ('png', 'jpg', 'jpeg', 'bmp', 'tif', 'tiff', 'webp')
+DEEP = ('png', 'tif', 'tiff')  # 16-bit output
+
+
+def add_parser(subparsers):
+    p = subparsers.add_parser('upscale', help='super-resolve a photo or a folder with a published or adapted model',
+                              description=__doc__.split('\n\n', 1)[1],
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('-i', '--input', required=True, metavar='FILE_OR_DIR', help='an image or a folder of images')
+    p.add_argument('-o', '--output', default='results', metavar='DIR', help='output folder (default: %(default)s)')
+    p.add_argument('-n', '--model', help='manifest name (default: RealESRGAN_x4plus unless --arch-yaml)')
+    p.add_argument('--arch-yaml', metavar='FILE', help='option file giving import_modules, scale, network_g and '
+                                                        'path.pretrain_network_g (e.g. the file tta-sr adapt wrote)')
+    p.add_argument('--weights', metavar='FILE', help='weights for that arch: a tta_sr checkpoint or a published file')
+    p.add_argument('--param-key', help='key of the state dict in the weights file (default: params_ema, else params, '
+                                       'else the whole file)')
+    p.add_argument('-t', '--tile', type=int, default=256, help='tile size in LR pixels, 0 = whole image at once '
+                                                               '(default: %(default)s)')
+    p.add_argument('--tile-overlap', type=int, default=16, help='blended context around each tile, LR pixels '
+                                                                '(default: %(default)s)')
+    p.add_argument('-s', '--outscale', type=float, help='final upscaling factor (default: the model\'s)')
+    p.add_argument('--suffix', default='out', help='output name <stem>_<suffix>.<ext>; empty: <stem>.<ext> '
+                                                   '(default: %(default)s)')
+    p.add_argument('--ext', default='auto', choices=('auto', 'png', 'jpg'), help='output format (default: auto, '
+                                                                                 'as the input)')
+    precision = p.add_mutually_exclusive_group()
+    precision.add_argument('--fp32', action='store_true', help='full precision on GPU (the default on CPU)')
+    precision.add_argument('--half', action='store_true', help='half precision (GPU only; the default on GPU)')
+    p.add_argument('--device', default='auto', help='auto, cpu, cuda or cuda:N (default: %(default)s)')
+    p.add_argument('--no-progress', action='store_true', help='no progress bar')
+    p.set_defaults(run=run, command_parser=p)
+    return p
+
+
+class HalfInput:
+    """Calls a half-precision net on float32 input: ``(B, C, H, W)`` float32 -> the net's half output."""
+
+    def __init__(self, net):
+        self.net = net.half()
+
+    def __call__(self, x):
+        return self.net(x.half())
+
+
+def manifest_scale(args):
+    """The scale of ``-n`` (default RealESRGAN_x4plus) in the manifest; an unknown name ends with the usage."""
+    from tta_sr.weights.resolver import manifest_entry
+    try:
+        return manifest_entry(args.model or 'RealESRGAN_x4plus')['scale']
+    except KeyError as err:
+        usage(args, err.args[0])
+
+
+def build_model(args, device):
+    """``(net, scale, description)``: the net in eval mode on ``device`` and its upscaling factor."""
+    from tta_sr.weights.resolver import build_pretrained
+    if args.arch_yaml:
+        from basicsr.archs import build_network
+        from tta_sr.models.model_base import load_weights_into
+        from tta_sr.utils.launch import import_user_modules, read_options
+        try:
+            opt = read_options(args.arch_yaml)
+        except (ValueError, yaml.YAMLError) as err:  # not a mapping / not YAML
+            fail(PROG, f'cannot read --arch-yaml {args.arch_yaml!r}: {" ".join(str(err).split())}')
+        missing = [k for k in ('network_g', 'scale') if not opt.get(k)]
+        if missing:
+            fail(PROG, f'--arch-yaml {args.arch_yaml!r} has no {" or ".join(missing)}')
+        import_user_modules(args.arch_yaml)
+        path_opt = opt.get('path') or {}
+        weights = args.weights or path_opt.get('pretrain_network_g')
+        if not weights:
+            fail(PROG, f'no weights: pass --weights or set path.pretrain_network_g in {args.arch_yaml}')
+        key = args.param_key if args.weights else (args.param_key or path_opt.get('param_key_g'))
+        net = build_network(dict(opt['network_g']))
+        load_weights_into(net, weights, param_key=key)
+        return net.to(device).eval(), int(opt['scale']), f'{opt["network_g"]["type"]} ({weights})'
+    name, scale = args.model or 'RealESRGAN_x4plus', manifest_scale(args)
+    if args.weights:
+        net = build_pretrained(name, device, explicit_path=args.weights, param_key=args.param_key)
+    else:
+        net = build_pretrained(name, device)
+    return net, int(scale), f'{name} ({args.weights or "published weights"})'
+
+
+def output_form(path, ext_option):
+    """``(channels, bit_depth, ext)`` of the output of the input file at ``path`` (module docstring)."""
+    from tta_sr.utils.image_io import image_format
+    channels, depth = image_format(path)
+    ext = os.path.splitext(path)[1].lower().lstrip('.') if ext_option == 'auto' else ext_option
+    if ext not in WRITABLE or (channels in (2, 4) and ext in ('jpg', 'jpeg', 'bmp')):
+        ext = 'png'
+    depth = depth if ext in DEEP else 8
+    if channels == 2 and depth == 16:
+        channels = 4
+    return channels, depth, ext
+
+
+def in_form(out, channels):
+    """``(H, W, 3 | 4)`` RGB(A) float32 -> ``(H, W, channels)``: gray by OpenCV's RGB-to-gray weights for 1 and 2."""
+    if channels not in (1, 2):
+        return out
+    import cv2
+    gray = cv2.cvtColor(np.ascontiguousarray(out[..., :3]), cv2.COLOR_RGB2GRAY)[..., None]
+    return gray if channels == 1 else np.concatenate([gray, out[..., 3:]], axis=2)
+
+
+def upscale_file(net, scale, path, args, device):
+    """The upscaled image of the file at ``path``: float32 ``(H', W', C)`` in [0, 1], C = the input's form (3 or 4
+    before :func:`in_form`), ``H' = outscale * H`` (truncated, at least 1) when ``--outscale`` is set."""
+    import cv2
+    from tta_sr.utils.image_io import read_image
+    from tta_sr.utils.tiling import upscale_image
+    rgb, alpha = read_image(path)
+    img = rgb if alpha is None else np.concatenate([rgb, alpha[..., None]], axis=2)
+    del rgb, alpha
+    out = upscale_image(net, img, scale, args.tile, args.tile_overlap, device)
+    if args.outscale and args.outscale != scale:
+        size = (max(1, int(img.shape[1] * args.outscale)), max(1, int(img.shape[0] * args.outscale)))
+        out = cv2.resize(out, size, interpolation=cv2.INTER_LANCZOS4)
+        if out.ndim == 2:
+            out = out[..., None]
+    return out
+
+
+def plan_outputs(paths, args):
+    """``[(input, output path, channels, bit_depth)]``; two inputs with one output name, or an output that
+    would overwrite its input, end the command."""
+    plan, seen = [], {}
+    for path in paths:
+        channels, depth, ext = output_form(path, args.ext)
+        stem = os.path.splitext(os.path.basename(path))[0]
+        target = os.path.join(args.output, f'{stem}_{args.suffix}.{ext}' if args.suffix else f'{stem}.{ext}')
+        key = os.path.abspath(target)
+        if key == os.path.abspath(path):
+            fail(PROG, f'{target!r} would overwrite its input; set --suffix or another -o')
+        if key in seen:
+            fail(PROG, f'{seen[key]!r} and {path!r} would both be written to {target!r}; rename one or use --ext auto')
+        seen[key] = path
+        plan.append((path, target, channels, depth))
+    return plan
+
+
+def choose_device(args):
+    """``(torch.device, half)`` from ``--device``, ``--half`` and ``--fp32``; wrong combinations end with the usage."""
+    import torch
+    name = ('cuda' if torch.cuda.is_available() else 'cpu') if args.device == 'auto' else args.device
+    try:
+        device = torch.device(name)
+    except RuntimeError as err:
+        usage(args, f'--device {args.device!r}: {err}')
+    if device.type == 'cuda' and not torch.cuda.is_available():
+        usage(args, f'--device {args.device}, but no CUDA device is available here')
+    if args.half and device.type != 'cuda':
+        usage(args, '--half needs a CUDA device (half precision is not used on CPU)')
+    return device, device.type == 'cuda' and not args.fp32
+
+
+def check_options(args):
+    """End with the usage (status 2) on a wrong option value, or with status 1 when ``--arch-yaml`` is missing."""
+    if args.tile < 0 or args.tile_overlap < 0 or (args.tile and args.tile_overlap >= args.tile):
+        usage(args, f'--tile {args.tile} / --tile-overlap {args.tile_overlap}: need tile >= 0, overlap >= 0 and '
+                    'overlap < tile')
+    if args.outscale is not None and args.outscale <= 0:
+        usage(args, f'--outscale must be positive, got {args.outscale}')
+    if args.arch_yaml and args.model:
+        usage(args, 'give either -n/--model or --arch-yaml, not both')
+    if args.arch_yaml and not os.path.isfile(args.arch_yaml):
+        fail(PROG, f'--arch-yaml {args.arch_yaml!r} does not exist')
+    if not args.arch_yaml:
+        manifest_scale(args)
+
+
+def run(args):
+    import torch
+    from tta_sr.utils.image_io import write_image
+    check_options(args)
+    device, half = choose_device(args)
+    paths = input_images(args.input, PROG)
+    plan = plan_outputs(paths, args)
+    writable_folder(args.output, PROG)
+    net, scale, description = build_model(args, device)
+    net = HalfInput(net) if half else net
+
+    from tqdm import tqdm
+    written = []
+    with torch.no_grad():
+        for path, target, channels, depth in tqdm(plan, desc='upscale', unit='img', file=sys.stderr,
+                                                  disable=True if args.no_progress else None):
+            out = in_form(upscale_file(net, scale, path, args, device), channels)
+            written.append(write_image(target, out, bit_depth=depth))
+            del out
+    factor = f'x{args.outscale:g}' if args.outscale else f'x{scale}'
+    print(f'upscaled {len(written)} image(s) {factor} with {description} into {args.output}/')
+    return 0
