@@ -46,7 +46,9 @@ def test_adapt_end_to_end_and_its_option_file_repeats_the_run(tmp_path, capfd):
     for line in (f'adapted weights: {weights}', f'report:          {run / "report.html"}',
                  f'upscaled images: {run / "results" / "adapted"}/', f'-opt {option_file}'):
         assert line in printed.out, line
-    assert 'kept the' not in printed.out  # no gate decision in this metrics.json
+    with open(run / 'metrics.json') as f:
+        gate = json.load(f)['gate']  # the acceptance gate decides, and the summary says what it kept
+    assert gate['decision'] in ('adapted', 'source') and gate['summary'] in printed.out
 
     # the option file repeats the run: same weights, same images (BasicSR archives the first run's folder)
     res = subprocess.run(train_cmd(option_file), cwd=tmp_path, env=subprocess_env(), capture_output=True, text=True,
@@ -102,7 +104,7 @@ def test_arch_yaml_replaces_network_g_and_merges_the_rest(tmp_path):
 
 @pytest.mark.parametrize('extra, message', [
     (['-n', 'RealESRNet_x4plus'], 'models with templates: '),
-    (['--mode', 'no_such_mode'], "--mode 'no_such_mode' is not offered for RealESRGAN_x4plus; choose from hr_aware"),
+    (['--mode', 'no_such_mode'], "--mode 'no_such_mode' is not offered for RealESRGAN_x4plus; choose from fixed, hr_aware, lway"),
     (['--iters', '0'], 'expected a positive integer'),
 ])
 def test_unknown_model_or_mode_exits_2(tmp_path, capsys, extra, message):

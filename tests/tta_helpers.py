@@ -72,7 +72,7 @@ def make_branch_checkpoint(path, recon_opt=None, seed=0):
 
 
 def tta_options(lr_dir, branch_path, arch='SRVGGNetCompact', mode='hr_aware', gt_dir=None, name='tta', **train):
-    """A tiny stage-2 option dict as in a YAML file: 16 x 16 LR crops, batch 2, lr 1e-2 (steps show)."""
+    """A tiny stage-2 option dict as in a YAML file: 16 x 16 LR crops, batch 2, lr 1e-2 (steps show), no gate."""
     opt = {
         'name': name, 'model_type': 'HRAwareTTAModel', 'scale': 4, 'num_gpu': 0, 'manual_seed': 0,
         'datasets': {
@@ -92,6 +92,7 @@ def tta_options(lr_dir, branch_path, arch='SRVGGNetCompact', mode='hr_aware', gt
                   'warmup_iter': -1, 'rec_opt': {'type': 'ReconstructionLoss'}, 'far_opt': dict(TINY_FAR_LOSS),
                   'controller': {'noise_std': 0.1}},
         'eval': {'tile': 0, 'metrics': ['psnr_y']},
+        'gate': {'enabled': False},  # tests of the gate switch it on (tests/test_acceptance_gate.py)
         'val': {'val_freq': 2, 'save_img': False},
         'logger': {'print_freq': 1, 'save_checkpoint_freq': 2, 'use_tb_logger': False},
     }

@@ -7,10 +7,20 @@ Modes (``train.mode``), with X_r an LR crop, e_d = E_deg(X_r) and R, E_img, E_de
 - ``lway``: L = L1(W * X_hat, W * X_r) + LPIPS(W * X_hat, W * X_r), X_hat = R(e_d, E_img(M(X_r))),
   W the DWT high-frequency weight of X_r.
 - ``rec_only``: L_rec(R(e_d, E_img(M(X_r))), X_r).
+- ``fixed``: L_rec(D(M(X_r)), X_r) with a known degradation D instead of the branch
+  (``train.fixed_degradation``: a downscaler name of ``tta_sr.archs.downscalers``, default ``area``).
+Anchors, each an option added to any mode: ``train.source_opt`` (low frequencies of M(X_r) to those of the
+frozen source model), ``train.color_opt`` (low frequencies of down_aa(M(X_r)) to X_r), see
+``tta_sr.losses.low_pass_loss``; ``train.trainable`` (a subset of M).
 Only M (or the subset ``train.trainable``) is optimised. e_d of each image is computed once, on the
 whole image (``train.degradation_embedding: image``, default) or per crop (``crop``).
+The acceptance gate (``gate``, on by default; ``tta_sr.models.acceptance_gate``) compares the adapted and
+the source model on the validation split (all images without one) with GT-free criteria, at the end of
+training and, when early stopping is on, at every validation (only accepted states can be the best); when
+the adapted model fails, the run ends with the source weights and says why.
 Outputs, in the experiment folder: ``results/base`` (M before adaptation, written at start),
-``results/adapted`` (after), and ``report.html``/``metrics.json``/``metrics.csv`` (see ``eval``).
+``results/adapted`` (after), ``report.html``/``metrics.json``/``metrics.csv`` (see ``eval``; ``gate`` in
+``metrics.json``) and ``models/net_g_source.pth`` (the source weights).
 """
 import functools
 import math
@@ -28,10 +38,13 @@ from basicsr.utils import get_root_logger
 from basicsr.utils.dist_util import master_only
 from basicsr.utils.registry import MODEL_REGISTRY
 
-from tta_sr.data.lr_image_dataset import select_names
+from tta_sr.archs.downscalers import downscale, parse_downscaler
+from tta_sr.data.lr_image_dataset import LRImageDataset, select_names
 from tta_sr.data.transforms import center_crop
+from tta_sr.models.acceptance_gate import decide, gate_options, image_criteria, mean_criteria
 from tta_sr.models.branch_components import Controller, build_far
 from tta_sr.models.model_base import TTASRModelMixin, load_weights_into
+from tta_sr.models.source_weights import SourceWeights
 from tta_sr.report.writer import write_report
 from tta_sr.utils.freeze import freeze
 from tta_sr.utils.image_io import read_image, scan_images, to_tensor, write_image
@@ -39,7 +52,7 @@ from tta_sr.utils.tiling import upscale_image
 from tta_sr.weights.branches import branch_source
 from tta_sr.weights.resolver import load_manifest, load_state_dict
 
-MODES = ('hr_aware', 'lway', 'rec_only')
+MODES = ('hr_aware', 'lway', 'rec_only', 'fixed')
 
 
 def select_trainable(net, trainable):
@@ -103,6 +116,14 @@ class HRAwareTTAModel(TTASRModelMixin, SRModel):
         self.net_g.train()
         self._build_branch()
         self.cri_rec = build_loss(train_opt.get('rec_opt', {'type': 'ReconstructionLoss'})).to(self.device)
+        self.cri_source, self.cri_color = (build_loss(train_opt[key]).to(self.device) if train_opt.get(key) else None
+                                           for key in ('source_opt', 'color_opt'))
+        resumed = bool(self.opt['path'].get('resume_state'))
+        self.source = SourceWeights(self.get_bare_model(self.net_g), self.opt['path']['models'], resumed)
+        self.net_source = (self.source.frozen_copy(self.get_bare_model(self.net_g), self.device)
+                           if self.cri_source is not None else None)
+        self.gate_opt = gate_options(self.opt.get('gate'))
+        self.source_criteria, self.gate_result = None, None
         self.embedding_source = train_opt.get('degradation_embedding', 'image')
         self.embedding_max_size = train_opt.get('degradation_embedding_max_size', 256)
         self._embeddings = {}
@@ -111,17 +132,24 @@ class HRAwareTTAModel(TTASRModelMixin, SRModel):
         self._init_early_stopping(train_opt.get('early_stopping') or {})
         self.setup_optimizers()
         self.setup_schedulers()
-        if not self.opt['path'].get('resume_state'):
+        if not resumed:
             self.export_outputs('base')
+            if self.gate_opt['enabled']:
+                self.source_criteria = self.gate_criteria(self.get_bare_model(self.net_g))
 
     def _build_branch(self):
-        """Frozen R, E_deg, E_img (LRReconNet) and, in hr_aware mode, E_clip, T_a, T_m and the controller."""
+        """Frozen R, E_deg, E_img (LRReconNet) and, in hr_aware mode, E_clip, T_a, T_m and the controller;
+        in fixed mode, the known downscaler D instead."""
+        self.net_recon, self.far_encoder, self.cri_far, self.controller = None, None, None, None
+        if self.mode == 'fixed':
+            self.fixed_degradation = self.opt['train'].get('fixed_degradation', 'area')
+            parse_downscaler(self.fixed_degradation)
+            return
         path, shipped = branch_source(self.opt['path']['pretrain_network_recon'])
         recon_opt = self.opt.get('network_recon') or shipped['network_recon']
         self.net_recon = build_network(recon_opt).to(self.device)
         load_weights_into(self.net_recon, path, param_key=self.opt['path'].get('param_key_recon', 'params_ema'))
         freeze(self.net_recon)
-        self.far_encoder, self.cri_far, self.controller = None, None, None
         if self.mode != 'hr_aware':
             return
         far_opt = dict(shipped.get('far_opt') or {}, **(self.opt['train'].get('far_opt') or {}))
@@ -170,7 +198,20 @@ class HRAwareTTAModel(TTASRModelMixin, SRModel):
         return torch.stack([self._embeddings[p] for p in paths])
 
     def adaptation_loss(self, lq, sr, paths, hf_weight=None, noise=True):
-        """The mode's loss for LR ``lq`` (B, 3, H, W) and M's output ``sr`` (B, 3, aH, aW); (total, parts)."""
+        """The mode's loss and the anchors for LR ``lq`` (B, 3, H, W) and M's output ``sr`` (B, 3, aH, aW);
+        (total, parts)."""
+        parts = self.branch_loss(lq, sr, paths, hf_weight, noise) if self.mode != 'fixed' else OrderedDict(
+            l_rec=self.cri_rec(downscale(sr, self.opt['scale'], self.fixed_degradation), lq))
+        if self.cri_source is not None:
+            with torch.no_grad():
+                source_sr = self.net_source(lq)
+            parts['l_source'] = self.cri_source(sr, source_sr)
+        if self.cri_color is not None:
+            parts['l_color'] = self.cri_color(downscale(sr, self.opt['scale'], 'bicubic_aa'), lq)
+        return sum(parts.values()), parts
+
+    def branch_loss(self, lq, sr, paths, hf_weight=None, noise=True):
+        """The terms of the branch modes (hr_aware, lway, rec_only): OrderedDict(l_rec[, l_far])."""
         parts = OrderedDict()
         e_d = self.degradation_embedding(lq, paths)
         s = self.controller(lq, sr.detach(), noise=noise) if self.controller is not None else None
@@ -184,7 +225,7 @@ class HRAwareTTAModel(TTASRModelMixin, SRModel):
         parts['l_rec'] = self.cri_rec(x_hat, lq, weight=weight)
         if self.cri_far is not None:
             parts['l_far'] = self.cri_far(e_im, self.far_encoder(sr))
-        return sum(parts.values()), parts
+        return parts
 
     def optimize_parameters(self, current_iter):
         if self.stopped:
@@ -219,11 +260,19 @@ class HRAwareTTAModel(TTASRModelMixin, SRModel):
         get_root_logger().info(f'Validation @ iter {current_iter}: ssl_loss {self.metric_results["ssl_loss"]:.5f}')
         if tb_logger:
             tb_logger.add_scalar('metrics/ssl_loss', self.metric_results['ssl_loss'], current_iter)
-        self._early_stopping_check(current_iter)
+        accepted = True
+        if self.patience and self.gate_opt['enabled']:
+            decision = decide(self.source_criteria, self.gate_criteria(net), self.gate_opt)
+            accepted = decision.accepted
+            self.history['val_gate_consistency_gain'].append(
+                (current_iter, decision.adapted['consistency'] - decision.source['consistency']))
+            get_root_logger().info(f'Acceptance gate @ iter {current_iter}: {decision.summary()}')
+        self._early_stopping_check(current_iter, accepted)
 
-    def _early_stopping_check(self, current_iter):
+    def _early_stopping_check(self, current_iter, accepted=True):
+        """A validation with a lower monitor value becomes the best state, if the gate (when on) accepts it."""
         value = self.metric_results[self.monitor]
-        if value < self.best_value:
+        if value < self.best_value and accepted:
             self.best_value, self.best_iter, self.bad_checks = value, current_iter, 0
             self.best_state = [{k: v.detach().clone() for k, v in self.get_bare_model(n).state_dict().items()}
                                for n in self._adapted_nets()]
@@ -249,24 +298,66 @@ class HRAwareTTAModel(TTASRModelMixin, SRModel):
     _EARLY_STOPPING_STATE = ('best_value', 'best_iter', 'bad_checks', 'stopped', 'best_state')
 
     def extra_training_state(self):
-        """Early-stopping state and the loss/validation curves survive a resume."""
+        """Early-stopping state, the source model's gate criteria and the loss/validation curves survive a resume."""
         return {'early_stopping': {k: getattr(self, k) for k in self._EARLY_STOPPING_STATE},
+                'source_criteria': self.source_criteria,
                 'history': {k: [list(p) for p in v] for k, v in self.history.items()}}
 
     def load_extra_training_state(self, state):
         for key, value in (state.get('early_stopping') or {}).items():
             setattr(self, key, value)
+        self.source_criteria = state.get('source_criteria')
         for key, points in (state.get('history') or {}).items():
             self.history[key] = [tuple(p) for p in points]
 
     def _adapted_nets(self):
         return [self.net_g] + ([self.net_g_ema] if hasattr(self, 'net_g_ema') else [])
 
+    # ------------------------------------------------------------------ the acceptance gate
+    @functools.cached_property
+    def gate_images(self):
+        """The LR images the gate compares on: the validation split (all adapted images without one)."""
+        val_opt = self.opt['datasets'].get('val')
+        if val_opt and val_opt.get('type', 'LRImageDataset') == 'LRImageDataset':
+            return LRImageDataset(dict(val_opt, phase='val')).paths
+        return self.adapted_images
+
+    def gate_criteria(self, net):
+        """Mean GT-free criteria (``acceptance_gate.image_criteria``) of ``net`` on the gate images."""
+        eval_opt = self.opt.get('eval', {})
+        was_training = net.training
+        net.eval()
+        per_image = []
+        for path in self.gate_images:
+            rgb = read_image(path)[0]
+            sr = upscale_image(net, rgb, self.opt['scale'], eval_opt.get('tile', 256), eval_opt.get('tile_overlap', 16),
+                               self.device)
+            per_image.append(image_criteria(to_tensor(rgb, self.device)[0][None], to_tensor(sr, self.device)[0][None],
+                                            self.opt['scale'], self.gate_opt['downscaler']))
+        net.train(was_training)
+        return mean_criteria(per_image)
+
+    def apply_gate(self):
+        """End of training: keep the adapted weights only if the gate accepts them, else load the source weights."""
+        if not self.gate_opt['enabled']:
+            return
+        if self.source_criteria is None:  # a run resumed from a state written without them
+            bare = self.get_bare_model(self.net_g)
+            self.source_criteria = self.gate_criteria(self.source.frozen_copy(bare, self.device))
+        decision = decide(self.source_criteria, self.gate_criteria(self._eval_net()), self.gate_opt)
+        if not decision.accepted:
+            for net in self._adapted_nets():
+                self.source.load_into(self.get_bare_model(net))
+        self.gate_result = decision.as_dict()
+        get_root_logger().info(f'Acceptance gate: {decision.summary()}')
+
     # ------------------------------------------------------------------ outputs
     def save(self, epoch, current_iter):
-        super().save(epoch, current_iter)
-        if current_iter == -1:  # end of training
+        if current_iter == -1:  # end of training: the weights saved, exported and reported are the gate's choice
             self.restore_best()
+            self.apply_gate()
+        super().save(epoch, current_iter)
+        if current_iter == -1:
             self.export_outputs('adapted')
             self.write_run_report()
 
@@ -311,11 +402,11 @@ class HRAwareTTAModel(TTASRModelMixin, SRModel):
                 item['gt'] = read_image(gt_paths[stem])[0]
             images.append(item)
         extra = {'mode': self.mode, 'network_g': self.opt['network_g']['type'],
-                 'lpips_in_loss': self.cri_rec.lpips_name, 'stopped_early': self.stopped,
+                 'lpips_in_loss': getattr(self.cri_rec, 'lpips_name', None), 'stopped_early': self.stopped,
                  'best_iter': self.best_iter if self.best_state is not None else None}
         result = write_report(root, images, metrics=eval_opt.get('metrics', ('psnr_y', 'ssim', 'lpips', 'niqe')),
                               curves=dict(self.history), scale=self.opt['scale'], extra=extra,
-                              title=f'tta_sr: {self.opt["name"]}', device=self.device)
+                              title=f'tta_sr: {self.opt["name"]}', device=self.device, gate=self.gate_result)
         logger = get_root_logger()
         for variant, scores in result['mean'].items():
             logger.info(f'{variant}: ' + ', '.join(f'{k} {v:.4f}' for k, v in scores.items() if v is not None))

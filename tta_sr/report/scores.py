@@ -70,7 +70,7 @@ def _json_number(value):
     return float(value)
 
 
-def metrics_document(rows, metrics, variants, scale, skipped=None, notes=None, extra=None):
+def metrics_document(rows, metrics, variants, scale, skipped=None, notes=None, extra=None, gate=None):
     """The JSON-ready dictionary written to ``metrics.json`` (infinite scores become the strings ``'inf'``)."""
     names = [m.name for m in metrics]
     means, counts = mean_scores(rows, variants, names)
@@ -87,6 +87,8 @@ def metrics_document(rows, metrics, variants, scale, skipped=None, notes=None, e
     }
     if extra:
         doc['extra'] = extra
+    if gate:
+        doc['gate'] = gate
     return doc
 
 
@@ -98,14 +100,14 @@ def _fmt(value, digits=4):
     return f'{value:.{digits}f}'
 
 
-def write_metrics_files(out_dir, rows, metrics, variants, scale, skipped=None, notes=None, extra=None):
+def write_metrics_files(out_dir, rows, metrics, variants, scale, skipped=None, notes=None, extra=None, gate=None):
     """Write ``metrics.json`` and ``metrics.csv`` into ``out_dir``; returns their paths.
 
     CSV layout: one row per image and a last row ``mean``; columns ``image`` then
     ``<metric>_<variant>`` for every metric and variant (empty cell: not computed).
     """
     os.makedirs(out_dir, exist_ok=True)
-    doc = metrics_document(rows, metrics, variants, scale, skipped, notes, extra)
+    doc = metrics_document(rows, metrics, variants, scale, skipped, notes, extra, gate)
     json_path = os.path.join(out_dir, 'metrics.json')
     atomic_write_bytes(json_path, (json.dumps(doc, indent=2) + '\n').encode('utf-8'))
     names = [m.name for m in metrics]

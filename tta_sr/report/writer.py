@@ -60,7 +60,7 @@ def score_images(images, metrics, variants=('base', 'adapted'), progress=False):
 
 def write_report(run_dir, images, metrics=('psnr_y', 'ssim', 'lpips', 'niqe'), curves=None, scale=4, crop_size=96,
                  crops=True, variants=('base', 'adapted'), title=None, device='cpu', on_unavailable='skip',
-                 extra=None, progress=False):
+                 extra=None, progress=False, gate=None):
     """Write ``metrics.json``, ``metrics.csv`` and ``report.html`` (+ ``report_files/``) into ``run_dir``.
 
     Args:
@@ -80,6 +80,8 @@ def write_report(run_dir, images, metrics=('psnr_y', 'ssim', 'lpips', 'niqe'), c
         title (str): page title (default: the folder name).
         device: where network metrics (LPIPS) run.
         extra (dict): JSON-ready run information stored in ``metrics.json`` and shown on the page.
+        gate (dict): the acceptance gate's decision (``GateDecision.as_dict``), stored as ``gate`` in
+            ``metrics.json`` and shown first on the page.
 
     Returns:
         dict with ``json``, ``csv``, ``html`` paths, ``mean`` (``{variant: {metric: value}}``) and ``skipped``.
@@ -107,7 +109,8 @@ def write_report(run_dir, images, metrics=('psnr_y', 'ssim', 'lpips', 'niqe'), c
     if any('fallback' in m.weights for m in metric_objs):
         notes.insert(0, 'LPIPS uses an offline fallback network (see its weights); its values are not comparable '
                         'with published LPIPS numbers.')
-    json_path, csv_path = write_metrics_files(run_dir, rows, metric_objs, variants, scale, skipped, notes, extra)
+    json_path, csv_path = write_metrics_files(run_dir, rows, metric_objs, variants, scale, skipped, notes, extra,
+                                              gate)
 
     crop_blocks = []
     if crops and len(variants) >= 2:
@@ -139,6 +142,8 @@ def write_report(run_dir, images, metrics=('psnr_y', 'ssim', 'lpips', 'niqe'), c
     summary = [f'{len(images)} images, x{scale}, compared: {" vs ".join(variants)}; written '
                f'{datetime.datetime.now().isoformat(timespec="seconds")}.',
                'Tables: metrics.json, metrics.csv (next to this page).']
+    if gate:
+        summary.insert(0, f'Acceptance gate: {gate["summary"]}')
     if extra:
         summary.append('Run: ' + ', '.join(f'{k}={v}' for k, v in extra.items()))
     page = render_page(title or f'tta_sr report: {os.path.basename(os.path.abspath(run_dir))}', summary,

@@ -1,0 +1,100 @@
+"""Tests for tta_sr/models/acceptance_gate.py and the gate in HRAwareTTAModel: a run that harms the photos
+ends with the source weights and says why; a run that helps keeps its adapted weights."""
+import json
+import os
+
+import pytest
+import torch
+from torch.nn import functional as F
+
+import tta_sr  # noqa: F401
+from tta_sr.data.lr_image_dataset import LRImageDataset
+from tta_sr.models.acceptance_gate import decide, gate_options, image_criteria
+from tta_sr.weights.resolver import load_state_dict
+from tta_helpers import TINY_ARCHS, build_tta_model, lr_batch, photo, tta_opt, write_photos
+
+OK = {'consistency': 30.0, 'halo': 1.0, 'colour': 0.5, 'detail': 10.0}
+
+
+def lr_image():
+    return torch.from_numpy(photo(1, 24).transpose(2, 0, 1).copy())[None]
+
+
+def test_criteria_see_blur_halos_and_colour_casts():
+    lr = lr_image()
+    sharp = F.interpolate(lr, scale_factor=4, mode='bicubic', align_corners=False).clamp(0, 1)
+    blurred = F.avg_pool2d(F.pad(sharp, (2, 2, 2, 2), mode='replicate'), 5, 1)
+    haloed = (sharp + 1.5 * (sharp - blurred)).clamp(0, 1)  # unsharp masking overshoots the edges
+    ref = image_criteria(lr, sharp, 4)
+    assert image_criteria(lr, blurred, 4)['detail'] < 0.7 * ref['detail']
+    assert ref['halo'] == 0 and image_criteria(lr, haloed, 4)['halo'] > 0.2
+    assert image_criteria(lr, sharp * 0.8, 4)['colour'] > ref['colour'] + 5
+    assert ref['consistency'] > image_criteria(lr, sharp * 0.8, 4)['consistency'] + 5
+    assert all(v != v for v in image_criteria(lr, sharp * float('nan'), 4).values())
+
+
+def test_decision_names_what_failed():
+    opt = gate_options({})
+    better = dict(OK, consistency=30.3)
+    assert decide(OK, better, opt).accepted
+    no_gain = decide(OK, dict(OK, consistency=30.01), opt)
+    assert not no_gain.accepted and no_gain.failed == ['consistency']
+    blurry = decide(OK, dict(better, detail=8.0), opt)
+    assert not blurry.accepted and blurry.failed == ['detail'] and 'detail ratio 0.800' in blurry.reason
+    haloed = decide(OK, dict(better, halo=1.5, colour=1.2), opt)
+    assert haloed.failed == ['halo', 'colour'] and haloed.summary().startswith('kept the source model: halo, colour')
+    assert decide(OK, dict(better, halo=float('nan')), opt).failed == ['finite']
+    assert decide(OK, dict(OK, consistency=30.01), gate_options({'min_gain_db': 0.0})).accepted
+    with pytest.raises(ValueError, match='unknown'):
+        gate_options({'min_gain': 1})
+
+
+@pytest.fixture(scope='module')
+def dark_source(tmp_path_factory):
+    """LR photos, and a tiny compact SR net whose output is the nearest upscale of its input, 0.15 too dark:
+    adapting it to the photos' own LR (area x4 consistency) can only make it better."""
+    from basicsr.archs import build_network
+    root = tmp_path_factory.mktemp('gate')
+    write_photos(root / 'lr', 4, 24)
+    torch.manual_seed(0)
+    net = build_network(dict(TINY_ARCHS['SRVGGNetCompact']))
+    last = net.body[-1]
+    torch.nn.init.zeros_(last.weight)
+    torch.nn.init.constant_(last.bias, -0.15)
+    torch.save({'params': net.state_dict()}, str(root / 'dark.pth'))
+    return root
+
+
+def run_to_end(tmp_path, root, lr, iters=30):
+    opt = tta_opt(tmp_path, root / 'lr', None, mode='fixed', fixed_degradation='area', total_iter=iters,
+                  rec_opt={'type': 'ReconstructionLoss', 'lpips_weight': 0.0},
+                  optim_g={'type': 'Adam', 'lr': lr, 'betas': [0.9, 0.999]})
+    opt['path'].update(pretrain_network_g=str(root / 'dark.pth'), param_key_g='params')
+    opt['gate'] = {'enabled': True}
+    model = build_tta_model(opt)
+    dataset = LRImageDataset(opt['datasets']['train'])
+    for it in range(1, iters + 1):
+        torch.manual_seed(it)
+        model.feed_data(lr_batch(dataset))
+        model.optimize_parameters(it)
+    model.save(-1, -1)
+    folder = opt['path']['experiments_root']
+    with open(os.path.join(folder, 'metrics.json')) as f:
+        gate = json.load(f)['gate']
+    return gate, load_state_dict(os.path.join(folder, 'models', 'net_g_latest.pth'), param_key='params'), \
+        load_state_dict(os.path.join(folder, 'models', 'net_g_source.pth'), param_key='params')
+
+
+def test_a_run_made_to_fail_ends_with_the_source_weights_and_says_why(tmp_path, dark_source):
+    gate, final, source = run_to_end(tmp_path, dark_source, lr=50.0, iters=5)
+    assert gate['decision'] == 'source' and 'consistency' in gate['failed']
+    assert gate['summary'].startswith('kept the source model: ')
+    assert all(torch.equal(final[k], source[k]) for k in source)
+
+
+def test_a_run_that_helps_keeps_its_adapted_weights(tmp_path, dark_source):
+    gate, final, source = run_to_end(tmp_path, dark_source, lr=1e-2)
+    assert gate['decision'] == 'adapted', gate['reason']
+    assert gate['adapted']['consistency'] > gate['source']['consistency'] + 1
+    assert gate['adapted']['colour'] < gate['source']['colour']
+    assert not all(torch.equal(final[k], source[k]) for k in source)

@@ -1,0 +1,39 @@
+"""L1 between the low frequencies of two images: the anchors of stage 2.
+
+    L_lp(P, T) = loss_weight * mean | G_sigma(P) - G_sigma(T) |        (G: Gaussian blur, std sigma pixels)
+
+Two uses in HRAwareTTAModel, each an option:
+- ``train.source_opt``: P = M(X_r), T = M_src(X_r), the frozen source model's output (sigma in HR pixels): M may
+  change the details the branch judges, not the content and tones the source model already got right
+  (SRTTA's consistency to the source, at low frequency only).
+- ``train.color_opt``: P = down_aa(M(X_r)), T = X_r (sigma in LR pixels): a brightness and colour anchor to the
+  real LR photo, which neither FAR nor LPIPS constrains.
+"""
+from basicsr.utils.registry import LOSS_REGISTRY
+from torch import nn
+from torch.nn import functional as F
+
+from tta_sr.archs.downscalers import gaussian_blur
+
+
+@LOSS_REGISTRY.register()
+class LowPassL1Loss(nn.Module):
+    """forward(pred (B, C, H, W), target (B, C, H, W)) -> scalar.
+
+    Args:
+        sigma: std of the Gaussian low-pass, in pixels of the compared images.
+        loss_weight: the term's weight.
+    """
+
+    def __init__(self, sigma=2.0, loss_weight=1.0):
+        super().__init__()
+        self.sigma = sigma
+        self.loss_weight = loss_weight
+
+    def forward(self, pred, target):
+        if pred.shape != target.shape:
+            raise ValueError(f'LowPassL1Loss: pred {tuple(pred.shape)} and target {tuple(target.shape)} differ')
+        return self.loss_weight * F.l1_loss(gaussian_blur(pred, self.sigma), gaussian_blur(target, self.sigma))
+
+
+__all__ = ['LowPassL1Loss']
