@@ -61,18 +61,10 @@ class Branch:
         from tta_sr.models.branch_components import Controller
         from tta_sr.weights.branches import branch_source
         from tta_sr.weights.resolver import load_state_dict
-        path, options = branch_source(name)
-        if not options:
-            sibling = os.path.splitext(name)[0] + '.yml'
-            options_file = options_file or (sibling if os.path.isfile(sibling) else None)
-            if not options_file:
-                raise SystemExit(f'branch {name} is a file: give --branch-options with its network_recon (or put '
-                                 f'its stage-1 option file beside it as {sibling})')
-            import yaml
-            with open(options_file) as f:
-                raw = yaml.safe_load(f)
-            options = {'network_recon': raw.get('network_recon') or raw['network_g'],
-                       'controller': raw.get('controller') or raw.get('train', {}).get('controller')}
+        path, options = branch_source(name, options_file)
+        if not options.get('network_recon'):
+            raise SystemExit(f'branch {name} is a file: give --branch-options with its network_recon (or put its '
+                             'stage-1 option file beside it, same name, .yml)')
         self.name = os.path.splitext(os.path.basename(name))[0] if os.path.isfile(name) else name
         self.net = build_network(options['network_recon']).eval()
         self.net.load_state_dict(load_state_dict(path, param_key='params_ema'))

@@ -19,8 +19,9 @@ import yaml
 import tta_sr  # noqa: F401  (registers the archs, models and datasets; torchvision shim before basicsr)
 
 METRICS = ('psnr_y', 'ssim', 'lpips', 'niqe')
-TTA_METHODS = ('rec_only', 'lway', 'hr_aware')
+TTA_METHODS = ('rec_only', 'lway', 'hr_aware', 'fixed')
 ALL_METHODS = ('base',) + TTA_METHODS
+METHOD_COLORS = {'base': '#888888', 'rec_only': '#4c72b0', 'lway': '#dd8452', 'hr_aware': '#55a868', 'fixed': '#8172b3'}
 
 # Preset values; any of them can be overridden on the command line.
 PRESETS = {
@@ -37,7 +38,7 @@ PRESETS = {
             'max_images': 0, 'tile': 256, 'tile_overlap': 16, 'threads': 0},
 }
 
-# Which reconstruction branch each mode uses (LWay's own stage 1 for lway and rec_only).
+# Which reconstruction branch each mode uses (LWay's own stage 1 for lway and rec_only; fixed uses none).
 BRANCH_OF = {'hr_aware': 'branch', 'lway': 'lway_branch', 'rec_only': 'lway_branch'}
 
 
@@ -72,7 +73,11 @@ def add_common_args(parser, methods_default, iters_help='training iterations per
     parser.add_argument('--tile', type=int, default=None, help='tile size of the full-image inference (LR pixels)')
     parser.add_argument('--threads', type=int, default=None, help='torch CPU threads (0: leave as is)')
     parser.add_argument('--noise-std', type=float, default=None, help="controller noise_std (default: the branch's)")
-    parser.add_argument('--far-weight', type=float, default=0.1, help='lambda_ft of FAR in hr_aware mode')
+    parser.add_argument('--far-weight', type=float, default=None,
+                        help="lambda_ft of FAR in hr_aware mode (default: the method's option file)")
+    parser.add_argument('--set', dest='overrides', action='append', default=[], metavar='KEY=VALUE',
+                        help='override any key of the methods\' option dicts, dotted, the value read as YAML '
+                             '(e.g. --set train.source_opt.loss_weight=0.5 --set gate.min_gain_db=0.1); repeatable')
     parser.add_argument('--no-niqe', action='store_true', help='skip NIQE (it is the slowest metric)')
 
 
@@ -87,6 +92,7 @@ def resolve_args(args):
     if cfg.get('learning_rate') is None:
         cfg['learning_rate'] = preset['lr'] if preset['lr'] is not None else 5e-6 * (500 / max(cfg['iters'], 1)) ** 0.5
     cfg['methods'] = [m.strip() for m in cfg['methods'].split(',') if m.strip()]
+    cfg['overrides'] = parse_overrides(cfg.get('overrides') or [])
     unknown = set(cfg['methods']) - set(ALL_METHODS)
     if unknown:
         raise SystemExit(f'unknown method(s) {sorted(unknown)}; choose from {", ".join(ALL_METHODS)}')
@@ -100,11 +106,23 @@ def resolve_args(args):
     return cfg
 
 
+def parse_overrides(items):
+    """``['a.b=1', ...]`` -> ``{'a.b': 1, ...}`` (values parsed as YAML); errors name a malformed item."""
+    overrides = {}
+    for item in items:
+        key, sep, value = item.partition('=')
+        if not sep or not key.strip():
+            raise SystemExit(f'--set {item!r}: expected KEY=VALUE, e.g. train.source_opt.loss_weight=0.5')
+        overrides[key.strip()] = yaml.safe_load(value)
+    return overrides
+
+
 def run_settings(cfg, pairs):
     """What makes two runs comparable (stored as ``settings`` in results.json / curves.json; merges and the
     sweep's reuse check compare it)."""
     settings = {k: cfg[k] for k in ('model', 'lr_dir', 'gt_dir', 'preset', 'iters', 'batch', 'lq_size', 'learning_rate',
-                                    'ema_decay', 'seed', 'tile', 'tile_overlap', 'far_weight', 'noise_std', 'device')}
+                                    'ema_decay', 'seed', 'tile', 'tile_overlap', 'far_weight', 'noise_std', 'device',
+                                    'overrides')}
     settings['images'] = [p[0] for p in pairs]
     return settings
 
@@ -130,6 +148,11 @@ def image_pairs(cfg):
     return pairs
 
 
+def branch_record(path):
+    """{'path', 'sha256'} of a branch checkpoint, or None (a method without a branch)."""
+    return {'path': path, 'sha256': sha256_prefix(path)} if path else None
+
+
 def sha256_prefix(path, n=12):
     h = hashlib.sha256()
     with open(path, 'rb') as f:
@@ -141,29 +164,49 @@ def sha256_prefix(path, n=12):
 def branch_files(name_or_path, options_file=None):
     """(checkpoint path, options dict with network_recon / network_far / far_opt / controller)."""
     from tta_sr.weights.branches import branch_source
-    path, shipped = branch_source(name_or_path)
-    if shipped:
-        return path, shipped
-    if not options_file:
-        raise SystemExit(f'branch {name_or_path} is a checkpoint file: give --branch-options with its network_recon '
-                         '(and network_far, far_opt for hr_aware), e.g. /tmp/e2e/tta.yml')
-    with open(options_file) as f:
-        raw = yaml.safe_load(f)
-    train = raw.get('train', {})
-    return path, {key: raw.get(key) or train.get(key) for key in ('network_recon', 'network_far', 'far_opt',
-                                                                    'controller')}
+    path, options = branch_source(name_or_path, options_file)
+    if not options.get('network_recon'):
+        raise SystemExit(f'branch {name_or_path} is a checkpoint file: give --branch-options (its stage-1 option file) '
+                         'or put that file beside it with the same name and .yml')
+    return path, options
+
+
+def method_template(model, method):
+    """The option dict of ``options/tta/<method>_<model>.yml`` (the shipped defaults), or None."""
+    from tta_sr.commands.adapt_options import templates
+    from tta_sr.utils.launch import read_options
+    path = templates().get(model, {}).get(method)
+    return read_options(path) if path else None
 
 
 def model_options(cfg, method, pairs, root):
-    """The option dict ``basicsr.utils.options.parse_options`` would hand to ``build_model`` (is_train)."""
+    """The option dict ``basicsr.utils.options.parse_options`` would hand to ``build_model`` (is_train).
+
+    The ``train`` and ``gate`` blocks come from the method's shipped option file (``options/tta``), so a
+    benchmark runs the defaults a user gets; the preset sets only the budget (iterations, lr, batch, crop,
+    EMA), ``--far-weight`` / ``--noise-std`` / ``--set`` override the rest. ``rec_only`` has no option file:
+    L_rec alone, no gate. Returns (opt, branch path or None).
+    """
+    from tta_sr.commands.adapt_options import set_key
     from tta_sr.weights.resolver import manifest_entry
     entry = manifest_entry(cfg['model'])
-    branch = cfg['lway_branch'] if BRANCH_OF[method] == 'lway_branch' else cfg['branch']
-    branch_path, branch_opt = branch_files(branch, cfg.get('branch_options'))
-    far_opt = dict(branch_opt.get('far_opt') or {'type': 'FARLoss'}, loss_weight=cfg['far_weight'])
-    controller = dict(branch_opt.get('controller') or {})
-    if cfg.get('noise_std') is not None:
-        controller['noise_std'] = cfg['noise_std']
+    template = method_template(cfg['model'], method) or {}
+    train = copy.deepcopy(template.get('train') or {'rec_opt': {'type': 'ReconstructionLoss'}})
+    train.pop('early_stopping', None)  # no validation split here: every method trains its full budget
+    train.update(mode=method, ema_decay=cfg['ema_decay'], total_iter=cfg['iters'], warmup_iter=-1,
+                 optim_g=dict(train.get('optim_g') or {'type': 'Adam', 'betas': [0.9, 0.999]}, lr=cfg['learning_rate']),
+                 scheduler={'type': 'MultiStepLR', 'milestones': [10 ** 9], 'gamma': 0.5})
+    branch_path, branch_opt = None, {}
+    if method in BRANCH_OF:
+        branch = cfg['lway_branch'] if BRANCH_OF[method] == 'lway_branch' else cfg['branch']
+        branch_path, branch_opt = branch_files(branch, cfg.get('branch_options'))
+    if method == 'hr_aware':
+        train['far_opt'] = dict(branch_opt.get('far_opt') or {'type': 'FARLoss'}, **(train.get('far_opt') or {}))
+        if cfg.get('far_weight') is not None:
+            train['far_opt']['loss_weight'] = cfg['far_weight']
+        train['controller'] = dict(branch_opt.get('controller') or {}, **(train.get('controller') or {}))
+        if cfg.get('noise_std') is not None:
+            train['controller']['noise_std'] = cfg['noise_std']
     names = [stem for stem, _, _ in pairs]
     opt = {
         'name': f'bench_{method}', 'model_type': 'HRAwareTTAModel', 'scale': entry['scale'],
@@ -180,16 +223,14 @@ def model_options(cfg, method, pairs, root):
                  'resume_state': None, 'experiments_root': root, 'models': os.path.join(root, 'models'),
                  'training_states': os.path.join(root, 'training_states'), 'log': root,
                  'visualization': os.path.join(root, 'visualization')},
-        'train': {'mode': method, 'ema_decay': cfg['ema_decay'],
-                  'optim_g': {'type': 'Adam', 'lr': cfg['learning_rate'], 'betas': [0.9, 0.999]},
-                  'scheduler': {'type': 'MultiStepLR', 'milestones': [10 ** 9], 'gamma': 0.5},
-                  'total_iter': cfg['iters'], 'warmup_iter': -1,
-                  'rec_opt': {'type': 'ReconstructionLoss', 'l1_weight': 1.0, 'lpips_weight': 1.0},
-                  'far_opt': far_opt, 'controller': controller},
+        'train': train,
+        'gate': copy.deepcopy(template.get('gate') or {}) if template else {'enabled': False},
         'eval': {'tile': cfg['tile'], 'tile_overlap': cfg['tile_overlap']},
         'val': {'val_freq': 10 ** 9, 'save_img': False},
         'logger': {'print_freq': 10 ** 9, 'save_checkpoint_freq': 10 ** 9, 'use_tb_logger': False},
     }
+    for key, value in cfg.get('overrides', {}).items():
+        set_key(opt, key, value)
     return opt, branch_path
 
 

@@ -31,7 +31,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
 
 LABELS = {'base': 'base (no TTA)', 'rec_only': 'rec_only (L_rec, LWay branch)', 'lway': 'LWay',
-          'hr_aware': 'HR-aware (ours)'}
+          'hr_aware': 'HR-aware (ours)', 'fixed': 'fixed (known degradation, headroom)'}
 ARROWS = {'psnr_y': 'PSNR-Y ↑', 'ssim': 'SSIM ↑', 'lpips': 'LPIPS ↓', 'niqe': 'NIQE ↓'}
 
 
@@ -51,37 +51,46 @@ def run_method(cfg, method, pairs, scorer, gts, logger):
         common.train_steps(model, sampler, 0, cfg['iters'], cfg['device'], times, losses)
     srs = scorer.upscale_all(common.eval_net(model, cfg), pairs, os.path.join(root, 'results', 'adapted'))
     scores = scorer.score_images(srs, gts)
-    result = {'metrics': scores, 's_per_iter': common.summary(times), 'peak_mb': mem.peak_mb,
-              'peak_delta_mb': mem.delta_mb, 'build_s': t_build,
-              'branch': {'path': branch_path, 'sha256': common.sha256_prefix(branch_path)},
-              'loss_first': losses[0] if losses else None, 'loss_last': losses[-1] if losses else None,
-              'loss_curve': losses, 'steps_skipped': getattr(getattr(model, 'health', None), 'skipped', None),
-              'scored_net': 'net_g_ema' if cfg['ema_decay'] > 0 else 'net_g',
-              'lpips_in_loss': model.cri_rec.lpips_name}
-    base = None
     if not os.path.isdir(os.path.join(root, 'results', 'base')):
         raise RuntimeError(f'{root}/results/base missing: the model did not export its base outputs')
     base = common.read_folder(os.path.join(root, 'results', 'base'), pairs)
+    model.apply_gate()  # on the LR images alone; a refusal puts the source weights back
+    result = {'metrics': scores, 's_per_iter': common.summary(times), 'peak_mb': mem.peak_mb,
+              'peak_delta_mb': mem.delta_mb, 'build_s': t_build, 'branch': common.branch_record(branch_path),
+              'loss_first': losses[0] if losses else None, 'loss_last': losses[-1] if losses else None,
+              'loss_curve': losses, 'steps_skipped': getattr(getattr(model, 'health', None), 'skipped', None),
+              'scored_net': 'net_g_ema' if cfg['ema_decay'] > 0 else 'net_g',
+              'lpips_in_loss': getattr(model.cri_rec, 'lpips_name', None), 'gate': model.gate_result}
+    if model.gate_result and model.gate_result['decision'] == 'source':
+        result['metrics_before_gate'] = scores  # what the adapted model scored; the method ends as the base model
+        result['metrics'] = scorer.score_images(base, gts)
     del model
     gc.collect()
     return result, base
+
+
+def fmt(metric, value):
+    return f'{value:.2f}' if metric == 'psnr_y' else f'{value:.4f}' if metric in ('ssim', 'lpips') else f'{value:.3f}'
 
 
 def write_markdown(path, results, cfg):
     methods = [m for m in common.ALL_METHODS if m in results['methods']]
     metric_names = [m for m in common.METRICS if any(m in results['methods'][x]['metrics'] for x in methods)]
     lines = [f'# {cfg["model"]} on `{cfg["lr_dir"]}`', '',
-             '| method | ' + ' | '.join(ARROWS[m] for m in metric_names) + ' | s/iter | peak MB |',
-             '| --- ' * (len(metric_names) + 3) + '|']
+             '| method | ' + ' | '.join(ARROWS[m] for m in metric_names) +
+             ' | gate | adapted before the gate (PSNR-Y / LPIPS) | s/iter | peak MB |',
+             '| --- ' * (len(metric_names) + 5) + '|']
     for m in methods:
         r = results['methods'][m]
-        cells = []
-        for name in metric_names:
-            v = r['metrics'][name]['mean']
-            cells.append(f'{v:.2f}' if name == 'psnr_y' else f'{v:.4f}' if name in ('ssim', 'lpips') else f'{v:.3f}')
+        cells = [fmt(name, r['metrics'][name]['mean']) for name in metric_names]
+        gate = (r.get('gate') or {}).get('decision')
+        gate_cell = {'adapted': 'accepted', 'source': 'refused: source kept', None: '—'}[gate]
+        before = r.get('metrics_before_gate') or (r['metrics'] if gate else None)
+        before_cell = (f'{fmt("psnr_y", before["psnr_y"]["mean"])} / {fmt("lpips", before["lpips"]["mean"])}'
+                       if before and 'lpips' in before else '—')
         spi = f'{r["s_per_iter"]["median"]:.2f}' if r.get('s_per_iter') else '—'
         peak = f'{r["peak_mb"]:.0f}' if r.get('peak_mb') else '—'
-        lines.append(f'| {LABELS[m]} | ' + ' | '.join(cells) + f' | {spi} | {peak} |')
+        lines.append(f'| {LABELS[m]} | ' + ' | '.join(cells) + f' | {gate_cell} | {before_cell} | {spi} | {peak} |')
     s = results['settings']
     lines += ['', f'- images ({len(s["images"])}): {", ".join(s["images"])}',
               f'- preset {s["preset"]}: {s["iters"]} iterations, batch {s["batch"]} of {s["lq_size"]}x{s["lq_size"]} LR '
@@ -109,10 +118,9 @@ def plot(path, results):
     methods = [m for m in common.ALL_METHODS if m in results['methods']]
     names = [m for m in common.METRICS if all(m in results['methods'][x]['metrics'] for x in methods)]
     fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 3.2))
-    colors = {'base': '#888888', 'rec_only': '#4c72b0', 'lway': '#dd8452', 'hr_aware': '#55a868'}
     for ax, name in zip(list(axes) if len(names) > 1 else [axes], names):
         vals = [results['methods'][m]['metrics'][name]['mean'] for m in methods]
-        ax.bar(range(len(methods)), vals, color=[colors[m] for m in methods])
+        ax.bar(range(len(methods)), vals, color=[common.METHOD_COLORS[m] for m in methods])
         lo, hi = min(vals), max(vals)
         pad = (hi - lo) * 0.6 + 1e-6 * max(abs(hi), 1)
         ax.set_ylim(lo - pad, hi + pad)

@@ -312,6 +312,9 @@ def main(argv=None):
     parser.add_argument('--synthetic-src', default=os.path.join(DATA_ROOT, 'Set14', 'HR'),
                         help='HR folder of the synthetic set (e.g. /work/shared/data/BSD68/HR for a held-out set)')
     parser.add_argument('--synthetic-name', default='set14_synth_x4', help='folder name of the synthetic set')
+    parser.add_argument('--mild-src', default=os.path.join(DATA_ROOT, 'Urban100', 'HR'), help='HR folder of the mild set')
+    parser.add_argument('--mild-seed', type=int, default=31, help='seed of the one mild degradation')
+    parser.add_argument('--mild-name', default='urban100_mild_x4', help='folder name of the mild set')
     args = parser.parse_args(argv)
     args.which = args.which or ['city100', 'synthetic']
     unknown = set(args.which) - set(BUILDERS)
@@ -325,7 +328,7 @@ def main(argv=None):
     if 'families' in args.which:
         print('families:', build_families(args.out, scale=args.scale))
     if 'mild' in args.which:
-        print('mild:', build_mild(args.out, scale=args.scale))
+        print('mild:', build_mild(args.out, src=args.mild_src, scale=args.scale, seed=args.mild_seed, name=args.mild_name))
     return 0
 
 

@@ -26,7 +26,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import common  # noqa: E402
 
-COLORS = {'rec_only': '#4c72b0', 'lway': '#dd8452', 'hr_aware': '#55a868'}
 
 
 def run_curve(cfg, method, pairs, scorer, gts, logger, every, results, path):
@@ -37,8 +36,7 @@ def run_curve(cfg, method, pairs, scorer, gts, logger, every, results, path):
     model = common.build_tta_model(opt)
     sampler = common.make_sampler(opt, cfg)
     base = common.read_folder(os.path.join(root, 'results', 'base'), pairs)
-    curve = {'points': {0: scorer.score_images(base, gts)}, 'branch': {'path': branch_path,
-                                                                      'sha256': common.sha256_prefix(branch_path)}}
+    curve = {'points': {0: scorer.score_images(base, gts)}, 'branch': common.branch_record(branch_path)}
     times, losses = [], []
     results['methods'][method] = curve
     done = 0
@@ -70,7 +68,7 @@ def plot(path, results):
     for ax, name in zip(list(axes) if len(names) > 1 else [axes], names):
         for m in methods:
             pts = sorted((int(k), v[name]['mean']) for k, v in results['methods'][m]['points'].items())
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker='o', ms=3, label=m, color=COLORS.get(m))
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker='o', ms=3, label=m, color=common.METHOD_COLORS.get(m))
         ax.set_xlabel('iteration')
         ax.set_title({'psnr_y': 'PSNR-Y ↑', 'ssim': 'SSIM ↑', 'lpips': 'LPIPS ↓', 'niqe': 'NIQE ↓'}[name])
         ax.grid(alpha=0.3)
