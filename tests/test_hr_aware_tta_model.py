@@ -122,17 +122,44 @@ def test_gt_folder_never_read_during_training(tmp_path, data, monkeypatch):
     assert [p for p in reads if p.startswith(gt_root)], 'the report should read GT (recorder check)'
 
 
-@pytest.mark.parametrize('mode', ['hr_aware', 'lway', 'rec_only'])
+@pytest.mark.parametrize('mode', ['hr_aware', 'lway', 'rec_only', 'fixed'])
 def test_modes_give_finite_losses(tmp_path, data, mode):
     model, dataset, _ = _model(tmp_path, data, mode=mode)
     before = _state(model.net_g)
     _step(model, dataset)
-    expected = {'hr_aware': {'l_rec', 'l_far'}, 'lway': {'l_rec'}, 'rec_only': {'l_rec'}}[mode]
+    expected = {'hr_aware': {'l_rec', 'l_far'}, 'lway': {'l_rec'}, 'rec_only': {'l_rec'}, 'fixed': {'l_rec'}}[mode]
     assert set(model.log_dict) == expected
     assert all(math.isfinite(v) for v in model.log_dict.values())
     assert _changed(before, model.net_g)
     if mode != 'hr_aware':
         assert model.cri_far is None and model.controller is None
+
+
+def test_fixed_mode_reconstructs_with_its_downscaler_and_needs_no_branch(tmp_path, data):
+    from tta_sr.archs.downscalers import downscale
+    model, dataset, _ = _model(tmp_path, data, mode='fixed', fixed_degradation='gauss1.0',
+                               rec_opt={'type': 'ReconstructionLoss', 'lpips_weight': 0.0})
+    assert model.net_recon is None
+    model.feed_data(lr_batch(dataset))
+    sr = model.net_g(model.lq).detach()
+    loss, _ = model.adaptation_loss(model.lq, sr, model.lq_paths)
+    assert loss.item() == pytest.approx((downscale(sr, 4, 'gauss1.0') - model.lq).abs().mean().item(), rel=1e-5)
+    with pytest.raises(ValueError, match='unknown downscaler'):
+        _model(tmp_path, data, mode='fixed', fixed_degradation='lanczos')
+
+
+def test_anchors_pull_towards_the_source_output_and_the_lr_colours(tmp_path, data):
+    model, dataset, _ = _model(tmp_path, data, source_opt={'type': 'LowPassL1Loss', 'sigma': 2.0},
+                               color_opt={'type': 'LowPassL1Loss', 'sigma': 1.0})
+    model.feed_data(lr_batch(dataset))
+    sr = model.net_g(model.lq).detach()
+    _, parts = model.adaptation_loss(model.lq, sr, model.lq_paths)
+    assert parts['l_source'].item() == pytest.approx(0.0, abs=1e-7)  # M is still the source model
+    _, darker = model.adaptation_loss(model.lq, sr * 0.7, model.lq_paths)
+    assert darker['l_source'] > 0.01 and darker['l_color'] > parts['l_color'] + 0.01
+    assert all(not p.requires_grad for p in model.net_source.parameters())
+    _step(model, dataset)
+    assert set(model.log_dict) == {'l_rec', 'l_far', 'l_source', 'l_color'}
 
 
 def test_lway_uses_the_weight_map(tmp_path, data):
