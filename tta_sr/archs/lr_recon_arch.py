@@ -31,10 +31,12 @@ class LRReconNet(nn.Module):
         prior: None, or R's bank of downscalers (e.g. [bicubic, bicubic_aa, area, gauss0.8, gauss1.6]).
         deg_num_feat: width of E_deg (default num_feat).
         deg_highpass: E_deg's high-pass input sigma (0: raw LR; see DegradationEncoder).
+        prior_sharpness, gate_sharpness, gate_offset: R's calibration (``tta_sr.weights.calibrate_branch``).
     """
 
     def __init__(self, scale=4, emb_dim=512, num_feat=64, deg_num_block=16, img_num_block=6, rec_num_block=8,
-                 num_in_ch=3, prior=None, deg_num_feat=None, deg_highpass=0.0):
+                 num_in_ch=3, prior=None, deg_num_feat=None, deg_highpass=0.0, prior_sharpness=1.0, gate_sharpness=1.0,
+                 gate_offset=0.0):
         super().__init__()
         self.scale = scale
         self.emb_dim = emb_dim
@@ -42,7 +44,9 @@ class LRReconNet(nn.Module):
         self.deg_encoder = DegradationEncoder(num_in_ch, deg_num_feat or num_feat, deg_num_block, emb_dim,
                                               highpass=deg_highpass)
         self.img_encoder = ImageEncoder(num_in_ch, num_feat, img_num_block)
-        self.reconstructor = Reconstructor(num_feat, rec_num_block, emb_dim, scale, num_out_ch=num_in_ch, prior=prior)
+        self.reconstructor = Reconstructor(num_feat, rec_num_block, emb_dim, scale, num_out_ch=num_in_ch, prior=prior,
+                                           prior_sharpness=prior_sharpness, gate_sharpness=gate_sharpness,
+                                           gate_offset=gate_offset)
 
     def encode_degradation(self, x):
         """x (B, 3, H, W) in [0, 1] -> e_d (B, emb_dim)."""

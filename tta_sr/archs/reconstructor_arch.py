@@ -12,12 +12,17 @@ Without a prior (``prior: null``), D(Y, e_d) = down_a(Y), the antialiased bicubi
 With a prior (a list of downscaler names, ``tta_sr.archs.downscalers``), R carries an explicit physical
 degradation model that E_deg's embedding selects:
 
-    w = softmax(P e_d)  (B, K),   D(Y, e_d) = sum_k w_k D_k(Y),   g(e_d) = sigmoid(G e_d)  (B, 1)
+    w = softmax(t_p * P e_d)  (B, K),   D(Y, e_d) = sum_k w_k D_k(Y),   g(e_d) = sigmoid(t_g * G e_d + b_g)  (B, 1)
 
 so a degradation that one of the D_k (or a mixture) explains is reconstructed right by construction,
 from mild (area, antialiased bicubic) to heavy (wide Gaussian blur then area), and the learnt residual,
 gated per image, corrects only what the bank misses (noise level, JPEG, non-Gaussian kernels). The bank
 weights and the gate read the raw e_d, not s * e_d: the controller s modulates the residual only.
+t_p, t_g (sharpness) and b_g (gate offset) are 1, 1, 0 in training; ``tta_sr.weights.calibrate_branch``
+sets them afterwards (temperature scaling on generated training pairs): Adam moves the heads' weights by
+about the learning rate per step, so a few thousand steps leave the heads under-confident even where
+their choice is right (the antialiased bicubic downscale won every held-out bicubic pair, at weight 0.3
+to 0.8).
 Where the stride happens, and the D base, are left open by the papers. Pixel-unshuffle is lossless, so the 3x3 ``conv_down`` on its
 a^2 * num_feat channels still sees a 3a x 3a HR neighbourhood (room for blur kernels up to that
 size), and the residual body then runs at LR size, which keeps the cost a^2 times lower than a
@@ -61,12 +66,14 @@ class Reconstructor(nn.Module):
         num_out_ch: output channels (3).
         demodulate: StyleGAN2 demodulation in every modulated conv.
         prior: None, or the names of the downscalers D_k of the physical prior (see the module docstring).
+        prior_sharpness, gate_sharpness, gate_offset: t_p, t_g, b_g of the module docstring (calibration).
 
     forward(e_d (B, emb_dim), e_im (B, num_feat, aH, aW), y (B, num_out_ch, aH, aW), s (B, emb_dim) or None)
         -> x_hat (B, num_out_ch, aH / a, aW / a)
     """
 
-    def __init__(self, num_feat=64, num_block=8, emb_dim=512, scale=4, num_out_ch=3, demodulate=True, prior=None):
+    def __init__(self, num_feat=64, num_block=8, emb_dim=512, scale=4, num_out_ch=3, demodulate=True, prior=None,
+                 prior_sharpness=1.0, gate_sharpness=1.0, gate_offset=0.0):
         super().__init__()
         if int(scale) != scale or scale < 1:
             raise ValueError(f'Reconstructor scale must be a positive integer, got {scale}')
@@ -81,6 +88,7 @@ class Reconstructor(nn.Module):
         nn.init.zeros_(self.conv_last.weight)
         nn.init.zeros_(self.conv_last.bias)
         self.bank = DownscalerBank(prior, self.scale) if prior else None
+        self.prior_sharpness, self.gate_sharpness, self.gate_offset = prior_sharpness, gate_sharpness, gate_offset
         if self.bank is not None:
             self.prior_head = nn.Linear(emb_dim, len(prior))
             self.gate_head = nn.Linear(emb_dim, 1)
@@ -89,8 +97,14 @@ class Reconstructor(nn.Module):
                 nn.init.zeros_(layer.bias)
 
     def prior_weights(self, e_d):
-        """w = softmax(P e_d) (B, K) over the bank (None without a prior)."""
-        return None if self.bank is None else F.softmax(self.prior_head(e_d), dim=1)
+        """w = softmax(t_p * P e_d) (B, K) over the bank (None without a prior)."""
+        return None if self.bank is None else F.softmax(self.prior_sharpness * self.prior_head(e_d), dim=1)
+
+    def gate(self, e_d):
+        """g = sigmoid(t_g * G e_d + b_g) (B, 1, 1, 1); 1 without a prior."""
+        if self.bank is None:
+            return e_d.new_ones(e_d.shape[0], 1, 1, 1)
+        return torch.sigmoid(self.gate_sharpness * self.gate_head(e_d) + self.gate_offset).view(-1, 1, 1, 1)
 
     def base(self, y, e_d):
         """D(Y, e_d) (B, 3, H, W): the bank mixture, or down_a(Y) without a prior."""
@@ -99,6 +113,10 @@ class Reconstructor(nn.Module):
         return self.bank(y, self.prior_weights(e_d))
 
     def forward(self, e_d, e_im, y, s=None):
+        return self.base(y, e_d) + self.gate(e_d) * self.residual(e_d, e_im, s)
+
+    def residual(self, e_d, e_im, s=None):
+        """The learnt residual before its gate, conv_last(...) of the module docstring: (B, 3, H, W)."""
         h, w = e_im.shape[-2:]
         if h % self.scale or w % self.scale:
             raise ValueError(f'Reconstructor(scale={self.scale}) needs e_im height and width divisible by '
@@ -110,7 +128,4 @@ class Reconstructor(nn.Module):
         for block in self.body:
             feat = block(feat, emb)
         feat = feat0 + self.conv_body(feat, emb)
-        residual = self.conv_last(self.act(feat))
-        if self.bank is not None:
-            residual = torch.sigmoid(self.gate_head(e_d)).view(-1, 1, 1, 1) * residual
-        return self.base(y, e_d) + residual
+        return self.conv_last(self.act(feat))
