@@ -70,6 +70,20 @@ def random_kernel(opt):
     return np.pad(kernel, ((pad, pad), (pad, pad))).astype(np.float32)
 
 
+def kernel_width(kernel):
+    """Blur width of a (k, k) kernel summing to 1: sqrt of the largest eigenvalue of its covariance (pixels).
+
+    A Gaussian's sigma (its largest sigma when anisotropic), smaller when a small kernel truncates it; 0 for
+    the delta kernel.
+    """
+    kernel = np.asarray(kernel, np.float64)
+    grid = np.arange(kernel.shape[0]) - kernel.shape[0] // 2
+    y, x = np.meshgrid(grid, grid, indexing='ij')
+    my, mx = (kernel * y).sum(), (kernel * x).sum()
+    cyy, cxx, cxy = (kernel * (y - my) ** 2).sum(), (kernel * (x - mx) ** 2).sum(), (kernel * (y - my) * (x - mx)).sum()
+    return float(np.sqrt(max(np.linalg.eigvalsh([[cyy, cxy], [cxy, cxx]]).max(), 0.0)))
+
+
 def identity_kernel():
     """(21, 21) delta kernel (no blur)."""
     kernel = np.zeros((KERNEL_SIZE, KERNEL_SIZE), np.float32)

@@ -1,7 +1,7 @@
 """Train SRTTA's degradation classifier on HR photos degraded on the fly (multi-label, sigmoid).
 
-Batch: HR crops Y with type labels t in {0, 1}^3 and blur kernels k (``DegradationTypeDataset``);
-X = D(Y) with the x``scale`` downscale (``tta_sr.data.degradation_types.apply_types``, one random
+Batch: HR crops Y with the types to apply, their labels t in {0, 1}^3 and blur kernels k
+(``DegradationTypeDataset``: a blur too narrow to show is applied but labelled absent); X = D(Y) with the x``scale`` downscale (``tta_sr.data.degradation_types.apply_types``, one random
 antialiased downscale mode per batch), so the classifier sees LR images as an SR model receives them.
 Loss: binary cross-entropy on the logits, L = -mean_{b, j} [t_bj log sigmoid(z_bj) + (1 - t_bj) log(1 - sigmoid(z_bj))].
 Validation: per-type accuracy (``acc_blur``, ``acc_noise``, ``acc_jpeg``: p > 0.5 against the label) and
@@ -30,13 +30,14 @@ def type_accuracy(logits, labels):
 
 
 @torch.no_grad()
-def held_out_accuracy(net, folders, seed, draws_per_image=1, max_size=0, scale=4, device='cpu'):
+def held_out_accuracy(net, folders, seed, draws_per_image=1, max_size=0, scale=4, device='cpu', **labels):
     """:func:`type_accuracy` of ``net`` (eval mode) on whole images of ``folders``, each degraded
-    ``draws_per_image`` times (``DegradationTypeDataset`` validation items, seeds ``seed + i``); adds ``count``."""
+    ``draws_per_image`` times (``DegradationTypeDataset`` validation items, seeds ``seed + i``; ``labels``:
+    its ``type_prob`` and ``blur_min_width``); adds ``count``."""
     from tta_sr.data.degradation_type_dataset import DegradationTypeDataset
     dataset = DegradationTypeDataset({'dataroot_gt': str(folders[0]), 'extra_dataroots_gt': [str(f) for f in folders[1:]],
                                       'scale': scale, 'fixed_seed': seed, 'draws_per_image': draws_per_image,
-                                      'max_size': max_size})
+                                      'max_size': max_size, **labels})
     was_training = net.training
     net.eval()
     items = [dataset[i] for i in range(len(dataset))]
@@ -67,7 +68,7 @@ class DegradationClassifierModel(TTASRModelMixin, SRModel):
             self.lq = data['lq'].to(self.device)
             return
         gt, kernel = data['gt'].to(self.device), data['kernel'].to(self.device)
-        self.lq = apply_types(gt, self.label, kernel, self.degradation, self.jpeger, self.opt['scale'],
+        self.lq = apply_types(gt, data['applied'], kernel, self.degradation, self.jpeger, self.opt['scale'],
                               random.choice(DOWNSCALE_MODES))
 
     def optimize_parameters(self, current_iter):

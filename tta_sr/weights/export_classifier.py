@@ -4,7 +4,7 @@
         --options options/pretrain/NAME.yml --name my_classifier [--notes "..."]
 
 Writes ``tta_sr/weights/degradation_classifier_<name>.pth`` (``params``) and ``.yml`` (``network_classifier``,
-the recipe, and the per-type accuracy on the option file's validation set: whole held-out images, degraded
+the recipe, its labelling (``labels``: ``type_prob``, ``blur_min_width``), and the per-type accuracy on the option file's validation set: whole held-out images, degraded
 with its ``fixed_seed``), after which ``path.pretrain_network_classifier: <name>`` loads it.
 """
 import os
@@ -22,6 +22,9 @@ from tta_sr.weights.branches import BRANCH_DIR, CLASSIFIER_PREFIX
 from tta_sr.weights.resolver import load_state_dict
 
 
+LABEL_OPTIONS = ('type_prob', 'blur_min_width')  # how the data were labelled: the held-out measure uses the same
+
+
 def export_classifier(checkpoint, options, name, notes='', out_dir=BRANCH_DIR):
     """Write the classifier files; returns (pth path, yml path)."""
     with open(options) as f:
@@ -31,13 +34,15 @@ def export_classifier(checkpoint, options, name, notes='', out_dir=BRANCH_DIR):
     net.load_state_dict(params)
     val = opt['datasets']['val']
     folders = [val['dataroot_gt']] + list(val.get('extra_dataroots_gt') or [])
+    labels = {k: val[k] for k in LABEL_OPTIONS if k in val}
     accuracy = held_out_accuracy(net, folders, val['fixed_seed'], val.get('draws_per_image', 1),
-                                 val.get('max_size', 0), opt['scale'])
+                                 val.get('max_size', 0), opt['scale'], **labels)
     pth = os.path.join(out_dir, f'{CLASSIFIER_PREFIX}{name}.pth')
     atomic_torch_save({'params': params}, pth)
     sidecar = {
         'network_classifier': opt['network_g'],
         'recipe': {'options': os.path.basename(options), 'weights': 'params', 'notes': notes},
+        'labels': labels,
         'held_out_accuracy': {'images': [os.path.normpath(f) for f in folders], 'fixed_seed': val['fixed_seed'],
                               'draws_per_image': val.get('draws_per_image', 1),
                               **{k: round(v, 4) if isinstance(v, float) else v for k, v in accuracy.items()}},
