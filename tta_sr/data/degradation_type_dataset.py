@@ -23,8 +23,8 @@ import torch
 from basicsr.utils import DiffJPEG
 from basicsr.utils.registry import DATASET_REGISTRY
 
-from tta_sr.data.degradation_types import (DOWNSCALE_MODES, TYPES, apply_types, degradation_settings, identity_kernel,
-                                           kernel_width, random_kernel)
+from tta_sr.data.degradation_types import (TYPES, apply_types, degradation_settings, identity_kernel, kernel_width,
+                                           random_kernel)
 from tta_sr.data.second_order_degradation import seeded
 from tta_sr.data.transforms import center_crop, random_crop, random_flip
 from tta_sr.utils.image_io import pad_to_min_size, read_image, scan_images, to_tensor
@@ -90,6 +90,5 @@ class DegradationTypeDataset(torch.utils.data.Dataset):
         gt = gt[:, :gt.shape[1] // scale * scale, :gt.shape[2] // scale * scale]
         with seeded(self.fixed_seed + index), torch.no_grad():
             applied, label, kernel = self._draw()
-            lq = apply_types(gt[None], applied[None], kernel[None], self.degradation, self._jpeger, scale,
-                             random.choice(DOWNSCALE_MODES))[0]
+            lq = apply_types(gt[None], applied[None], kernel[None], self.degradation, self._jpeger, scale)[0]
         return {'lq': lq, 'label': label, 'lq_path': self.paths[image_index]}

@@ -6,8 +6,9 @@ For a batch X (B, 3, H, W) in [0, 1] and a presence matrix P (B, 3) over ``TYPES
 
 with each operator applied only to the rows where its type is present: ``X (*) k`` a blur by a random
 Gaussian kernel k (SRTTA's: size 7..21, isotropic or anisotropic, sigma in [0.2, 3]), S an optional
-x``scale`` downscale (the degradation classifier's data: blur at HR, then the downscale, then noise and
-JPEG at LR, the classical order y = (x (*) k)↓ + n), N_sigma additive Gaussian noise with sigma in
+x``scale`` bicubic downscale with antialiasing, as MATLAB's imresize (the degradation classifier's data:
+blur at HR, then the downscale, then noise and JPEG at LR, the classical order y = (x (*) k)↓ + n; one fixed
+downscale, since area or bilinear reductions are softer by about as much as a 1-1.5 HR px blur), N_sigma additive Gaussian noise with sigma in
 [1, 30] / 255 (colour, or gray with probability 0.4), J_q JPEG with quality q in [30, 95], Q the 8-bit
 quantisation. The ranges are the official SRTTA code's (``main_tta.py``); the kernels are Real-ESRGAN's
 (``basicsr.data.degradations.random_mixed_kernels``), the noise basicsr's ``random_add_gaussian_noise_pt``,
@@ -33,8 +34,6 @@ SRTTA_DEGRADATION = {
     'jpeg_range': [30.0, 95.0],
 }
 
-# Downscale modes of the classifier's data (antialiased: a clean x``scale`` reduction, like MATLAB's imresize).
-DOWNSCALE_MODES = ('area', 'bicubic', 'bilinear')
 
 
 def degradation_settings(opt=None):
@@ -95,7 +94,7 @@ def _rows(mask):
     return mask.nonzero(as_tuple=True)[0]
 
 
-def apply_types(img, present, kernels, opt, jpeger, scale=1, downscale_mode='area'):
+def apply_types(img, present, kernels, opt, jpeger, scale=1):
     """D(X) of the module docstring: (B, 3, H, W) in [0, 1] -> (B, 3, H/scale, W/scale), 8-bit quantised.
 
     ``present``: (B, 3) bool or 0/1 over ``TYPES``; ``kernels``: (B, 21, 21) (used where blur is present);
@@ -110,8 +109,7 @@ def apply_types(img, present, kernels, opt, jpeger, scale=1, downscale_mode='are
         out[rows] = filter2D(img[rows].contiguous(), kernels[rows].to(img))
     if scale != 1:
         h, w = out.shape[2] // scale, out.shape[3] // scale
-        kwargs = {} if downscale_mode == 'area' else {'align_corners': False, 'antialias': True}
-        out = F.interpolate(out, size=(h, w), mode=downscale_mode, **kwargs)
+        out = F.interpolate(out, size=(h, w), mode='bicubic', align_corners=False, antialias=True)
     out = out.clamp(0, 1)
     rows = _rows(present[:, 1])
     if len(rows):

@@ -1,13 +1,12 @@
 """Train SRTTA's degradation classifier on HR photos degraded on the fly (multi-label, sigmoid).
 
 Batch: HR crops Y with the types to apply, their labels t in {0, 1}^3 and blur kernels k
-(``DegradationTypeDataset``: a blur too narrow to show is applied but labelled absent); X = D(Y) with the x``scale`` downscale (``tta_sr.data.degradation_types.apply_types``, one random
-antialiased downscale mode per batch), so the classifier sees LR images as an SR model receives them.
+(``DegradationTypeDataset``: a blur too narrow to show is applied but labelled absent); X = D(Y) with the x``scale`` downscale (``tta_sr.data.degradation_types.apply_types``), so the classifier
+sees LR images as an SR model receives them.
 Loss: binary cross-entropy on the logits, L = -mean_{b, j} [t_bj log sigmoid(z_bj) + (1 - t_bj) log(1 - sigmoid(z_bj))].
 Validation: per-type accuracy (``acc_blur``, ``acc_noise``, ``acc_jpeg``: p > 0.5 against the label) and
 ``acc_all`` (all three right), on whole held-out images (batch 1, pooled over the image).
 """
-import random
 from collections import OrderedDict
 
 import torch
@@ -17,7 +16,7 @@ from basicsr.models.sr_model import SRModel
 from basicsr.utils import DiffJPEG, get_root_logger
 from basicsr.utils.registry import MODEL_REGISTRY
 
-from tta_sr.data.degradation_types import DOWNSCALE_MODES, TYPES, apply_types, degradation_settings
+from tta_sr.data.degradation_types import TYPES, apply_types, degradation_settings
 from tta_sr.models.model_base import TTASRModelMixin
 
 
@@ -68,8 +67,7 @@ class DegradationClassifierModel(TTASRModelMixin, SRModel):
             self.lq = data['lq'].to(self.device)
             return
         gt, kernel = data['gt'].to(self.device), data['kernel'].to(self.device)
-        self.lq = apply_types(gt, data['applied'], kernel, self.degradation, self.jpeger, self.opt['scale'],
-                              random.choice(DOWNSCALE_MODES))
+        self.lq = apply_types(gt, data['applied'], kernel, self.degradation, self.jpeger, self.opt['scale'])
 
     def optimize_parameters(self, current_iter):
         self.optimizer_g.zero_grad()
