@@ -11,7 +11,7 @@ blur at HR, then the downscale, then noise and JPEG at LR, the classical order y
 downscale, since area or bilinear reductions are softer by about as much as a 1-1.5 HR px blur), N_sigma additive Gaussian noise with sigma in
 [1, 30] / 255 (colour, or gray with probability 0.4), J_q JPEG with quality q in [30, 95], Q the 8-bit
 quantisation. The ranges are the official SRTTA code's (``main_tta.py``); the kernels are Real-ESRGAN's
-(``basicsr.data.degradations.random_mixed_kernels``), the noise basicsr's ``random_add_gaussian_noise_pt``,
+(``basicsr.data.degradations.random_mixed_kernels``), the noise basicsr's ``generate_gaussian_noise_pt``,
 JPEG basicsr's ``DiffJPEG``.
 """
 import math
@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from basicsr.data.degradations import random_add_gaussian_noise_pt, random_mixed_kernels
+from basicsr.data.degradations import generate_gaussian_noise_pt, random_mixed_kernels
 from basicsr.utils.img_process_util import filter2D
 
 TYPES = ('blur', 'noise', 'jpeg')
@@ -94,12 +94,14 @@ def _rows(mask):
     return mask.nonzero(as_tuple=True)[0]
 
 
-def apply_types(img, present, kernels, opt, jpeger, scale=1):
+def apply_types(img, present, kernels, opt, jpeger, scale=1, noise_sigma=None):
     """D(X) of the module docstring: (B, 3, H, W) in [0, 1] -> (B, 3, H/scale, W/scale), 8-bit quantised.
 
     ``present``: (B, 3) bool or 0/1 over ``TYPES``; ``kernels``: (B, 21, 21) (used where blur is present);
     ``opt``: :func:`degradation_settings`; ``jpeger``: basicsr ``DiffJPEG(differentiable=False)`` on the
-    same device. Noise levels and JPEG qualities are drawn from torch's generator, one per row.
+    same device; ``noise_sigma``: (B,) noise levels on the 0-255 scale (used where noise is present), or None
+    to draw them in ``noise_range``. Noise levels, gray noise and JPEG qualities are drawn from torch's
+    generator, one per row.
     """
     present = present.bool().to(img.device)
     out = img
@@ -114,8 +116,10 @@ def apply_types(img, present, kernels, opt, jpeger, scale=1):
     rows = _rows(present[:, 1])
     if len(rows):
         out = out.clone()
-        out[rows] = random_add_gaussian_noise_pt(out[rows], sigma_range=opt['noise_range'], clip=True, rounds=False,
-                                                 gray_prob=opt['gray_noise_prob'])
+        low, high = opt['noise_range']
+        sigma = out.new_empty(len(rows)).uniform_(low, high) if noise_sigma is None else noise_sigma[rows].to(out)
+        gray = (torch.rand(len(rows), device=out.device) < opt['gray_noise_prob']).to(out)
+        out[rows] = torch.clamp(out[rows] + generate_gaussian_noise_pt(out[rows], sigma, gray), 0, 1)
     rows = _rows(present[:, 2])
     if len(rows):
         out = out.clone()

@@ -32,7 +32,7 @@ def type_accuracy(logits, labels):
 def held_out_accuracy(net, folders, seed, draws_per_image=1, max_size=0, scale=4, device='cpu', **labels):
     """:func:`type_accuracy` of ``net`` (eval mode) on whole images of ``folders``, each degraded
     ``draws_per_image`` times (``DegradationTypeDataset`` validation items, seeds ``seed + i``; ``labels``:
-    its ``type_prob`` and ``blur_min_width``); adds ``count``."""
+    its ``type_prob``, ``blur_min_width``, ``blur_max_noise``); adds ``count``."""
     from tta_sr.data.degradation_type_dataset import DegradationTypeDataset
     dataset = DegradationTypeDataset({'dataroot_gt': str(folders[0]), 'extra_dataroots_gt': [str(f) for f in folders[1:]],
                                       'scale': scale, 'fixed_seed': seed, 'draws_per_image': draws_per_image,
@@ -67,7 +67,8 @@ class DegradationClassifierModel(TTASRModelMixin, SRModel):
             self.lq = data['lq'].to(self.device)
             return
         gt, kernel = data['gt'].to(self.device), data['kernel'].to(self.device)
-        self.lq = apply_types(gt, data['applied'], kernel, self.degradation, self.jpeger, self.opt['scale'])
+        self.lq = apply_types(gt, data['applied'], kernel, self.degradation, self.jpeger, self.opt['scale'],
+                              data['noise_sigma'])
 
     def optimize_parameters(self, current_iter):
         self.optimizer_g.zero_grad()

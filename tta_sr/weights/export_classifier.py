@@ -4,7 +4,7 @@
         --options options/pretrain/NAME.yml --name my_classifier [--notes "..."]
 
 Writes ``tta_sr/weights/degradation_classifier_<name>.pth`` (``params``) and ``.yml`` (``network_classifier``,
-the recipe, its labelling (``labels``: ``type_prob``, ``blur_min_width``), and the per-type accuracy on the option file's validation set: whole held-out images, degraded
+the recipe, its labelling (``labels``: ``type_prob``, ``blur_min_width``, ``blur_max_noise``), and the per-type accuracy on the option file's validation set: whole held-out images, degraded
 with its ``fixed_seed``), after which ``path.pretrain_network_classifier: <name>`` loads it.
 """
 import os
@@ -22,7 +22,7 @@ from tta_sr.weights.branches import BRANCH_DIR, CLASSIFIER_PREFIX
 from tta_sr.weights.resolver import load_state_dict
 
 
-LABEL_OPTIONS = ('type_prob', 'blur_min_width')  # how the data were labelled: the held-out measure uses the same
+LABEL_OPTIONS = ('type_prob', 'blur_min_width', 'blur_max_noise')  # how the data were labelled: the held-out measure uses the same
 
 
 def export_classifier(checkpoint, options, name, notes='', out_dir=BRANCH_DIR):
