@@ -20,8 +20,9 @@ import tta_sr  # noqa: F401  (registers the archs, models and datasets; torchvis
 
 METRICS = ('psnr_y', 'ssim', 'lpips', 'niqe')
 TTA_METHODS = ('rec_only', 'lway', 'hr_aware', 'fixed')
-ALL_METHODS = ('base',) + TTA_METHODS
-METHOD_COLORS = {'base': '#888888', 'rec_only': '#4c72b0', 'lway': '#dd8452', 'hr_aware': '#55a868', 'fixed': '#8172b3'}
+ALL_METHODS = ('base',) + TTA_METHODS + ('srtta',)
+METHOD_COLORS = {'base': '#888888', 'rec_only': '#4c72b0', 'lway': '#dd8452', 'hr_aware': '#55a868', 'fixed': '#8172b3',
+                 'srtta': '#c44e52'}
 
 # Preset values; any of them can be overridden on the command line.
 PRESETS = {
@@ -31,11 +32,16 @@ PRESETS = {
     # the paper's 500 iterations at 5e-6; 2.0e-5 for 30 iterations.
     # threads 1: on a machine already running other jobs, 2 intra-op threads were 2-8x SLOWER than 1
     # (RRDBNet fwd+bwd, batch 4 of 32x32: 5.1 s with 1 thread, 12-43 s with 2, load average 6.5).
+    # srtta (per image, reset after each): the same pixels per step as the methods above (4 patches of 32:
+    # the official 32 of 64 cut by 32x, as 6 of 128 -> 4 of 32 is 24x), and SRTTA's own 10 steps per image,
+    # so its lr stays the paper's 5e-5 (the sqrt rule with the iteration count unchanged).
     'cpu': {'lq_size': 32, 'batch': 4, 'iters': 30, 'lr': None, 'lr_rule': 'sqrt', 'ema_decay': 0.0,
-            'max_images': 5, 'tile': 128, 'tile_overlap': 16, 'threads': 1},
+            'max_images': 5, 'tile': 128, 'tile_overlap': 16, 'threads': 1,
+            'srtta': {'iters': 10, 'patch': 32, 'batch': 4, 'lr': 5e-5, 'fisher_size': 32}},
     # the papers' scale (HR-aware paper / LWay: LR patch 128, batch 6, 500 iterations, Adam lr 5e-6, EMA 0.999)
     'gpu': {'lq_size': 128, 'batch': 6, 'iters': 500, 'lr': 5e-6, 'lr_rule': None, 'ema_decay': 0.999,
-            'max_images': 0, 'tile': 256, 'tile_overlap': 16, 'threads': 0},
+            'max_images': 0, 'tile': 256, 'tile_overlap': 16, 'threads': 0,
+            'srtta': {'iters': 10, 'patch': 64, 'batch': 32, 'lr': 5e-5, 'fisher_size': 64}},  # SRTTA's scripts
 }
 
 # Which reconstruction branch each mode uses (LWay's own stage 1 for lway and rec_only; fixed uses none).
@@ -79,6 +85,9 @@ def add_common_args(parser, methods_default, iters_help='training iterations per
                         help='override any key of the methods\' option dicts, dotted, the value read as YAML '
                              '(e.g. --set train.source_opt.loss_weight=0.5 --set gate.min_gain_db=0.1); repeatable')
     parser.add_argument('--no-niqe', action='store_true', help='skip NIQE (it is the slowest metric)')
+    for key, kind, what in (('iters', int, 'steps per image'), ('patch', int, 'LR patch size'),
+                            ('batch', int, 'patches per step'), ('lr', float, 'Adam lr')):
+        parser.add_argument(f'--srtta-{key}', type=kind, default=None, help=f'srtta: {what} (default: the preset\'s)')
 
 
 def resolve_args(args):
@@ -89,6 +98,7 @@ def resolve_args(args):
         if cfg.get(key) is None:
             cfg[key] = preset[key]
     cfg['tile_overlap'] = preset['tile_overlap']
+    cfg['srtta'] = {k: v if cfg.get(f'srtta_{k}') is None else cfg[f'srtta_{k}'] for k, v in preset['srtta'].items()}
     if cfg.get('learning_rate') is None:
         cfg['learning_rate'] = preset['lr'] if preset['lr'] is not None else 5e-6 * (500 / max(cfg['iters'], 1)) ** 0.5
     cfg['methods'] = [m.strip() for m in cfg['methods'].split(',') if m.strip()]
@@ -124,6 +134,7 @@ def run_settings(cfg, pairs):
                                     'ema_decay', 'seed', 'tile', 'tile_overlap', 'far_weight', 'noise_std', 'device',
                                     'overrides')}
     settings['images'] = [p[0] for p in pairs]
+    settings['srtta'] = dict(cfg['srtta'])
     return settings
 
 
@@ -190,6 +201,8 @@ def model_options(cfg, method, pairs, root):
     from tta_sr.commands.adapt_options import set_key
     from tta_sr.weights.resolver import manifest_entry
     entry = manifest_entry(cfg['model'])
+    if method not in TTA_METHODS:
+        raise SystemExit(f'{method!r} is not an HRAwareTTAModel mode (compare.py runs srtta itself)')
     template = method_template(cfg['model'], method) or {}
     train = copy.deepcopy(template.get('train') or {'rec_opt': {'type': 'ReconstructionLoss'}})
     train.pop('early_stopping', None)  # no validation split here: every method trains its full budget
@@ -219,10 +232,8 @@ def model_options(cfg, method, pairs, root):
         'network_g': dict(entry.get('arch_kwargs') or {}, type=entry['arch']),
         'network_recon': copy.deepcopy(branch_opt.get('network_recon')),
         'network_far': copy.deepcopy(branch_opt.get('network_far')),
-        'path': {'pretrain_network_g': cfg['model'], 'strict_load_g': True, 'pretrain_network_recon': branch_path,
-                 'resume_state': None, 'experiments_root': root, 'models': os.path.join(root, 'models'),
-                 'training_states': os.path.join(root, 'training_states'), 'log': root,
-                 'visualization': os.path.join(root, 'visualization')},
+        'path': dict(experiment_paths(root), pretrain_network_g=cfg['model'], strict_load_g=True,
+                     pretrain_network_recon=branch_path, resume_state=None),
         'train': train,
         'gate': copy.deepcopy(template.get('gate') or {}) if template else {'enabled': False},
         'eval': {'tile': cfg['tile'], 'tile_overlap': cfg['tile_overlap']},
@@ -232,6 +243,32 @@ def model_options(cfg, method, pairs, root):
     for key, value in cfg.get('overrides', {}).items():
         set_key(opt, key, value)
     return opt, branch_path
+
+
+def experiment_paths(root):
+    """The ``path`` entries ``parse_options`` derives from an experiments root."""
+    return {'experiments_root': root, 'models': os.path.join(root, 'models'),
+            'training_states': os.path.join(root, 'training_states'), 'log': root,
+            'visualization': os.path.join(root, 'visualization')}
+
+
+def srtta_options(cfg, pairs, root):
+    """SRTTAModel's option dict: ``options/tta/srtta_<model>.yml`` (its trainable part, classifier, Fisher
+    ratio) with this run's images (whole, one per iteration), the preset's srtta budget, seed and paths."""
+    opt = method_template(cfg['model'], 'srtta')
+    if opt is None:
+        raise SystemExit(f'no SRTTA option file for {cfg["model"]}: expected options/tta/srtta_{cfg["model"]}.yml')
+    budget = cfg['srtta']
+    opt.update(name='bench_srtta', num_gpu=1 if cfg['device'] == 'cuda' else 0, manual_seed=cfg['seed'],
+               is_train=True, dist=False, rank=0, world_size=1, auto_resume=False,
+               eval={'tile': cfg['tile'], 'tile_overlap': cfg['tile_overlap']})
+    opt['datasets'] = {'train': dict(opt['datasets']['train'], dataroot_lq=cfg['lr_dir'], phase='train',
+                                     image_names=[stem for stem, _, _ in pairs], scale=opt['scale'])}
+    opt['path'].update(experiment_paths(root), pretrain_network_g=cfg['model'], resume_state=None)
+    opt['train'].update(iterations_per_image=budget['iters'], patch_size=budget['patch'], patch_batch=budget['batch'],
+                        fisher_max_size=budget['fisher_size'], total_iter=len(pairs))
+    opt['train']['optim_g'] = dict(opt['train']['optim_g'], lr=budget['lr'])
+    return opt
 
 
 def build_tta_model(opt):

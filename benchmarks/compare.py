@@ -8,6 +8,9 @@ learning rate and seed; GT is used for scoring only. Then the full LR images are
 adapted net (the EMA copy when ``--ema`` > 0, else the raw net) and scored: PSNR-Y, SSIM, LPIPS, NIQE.
 ``base`` is M before adaptation (the model's own base export).
 lway uses ``--lway-branch`` (LWay's stage 1), hr_aware ``--branch``, rec_only ``--lway-branch``.
+``srtta`` is an SRTTAModel (``options/tta/srtta_<model>.yml``): per image, reset to M, the classifier's types,
+``--srtta-iters`` steps of ``--srtta-batch`` patches of ``--srtta-patch`` (the preset's srtta budget), then
+that image is upscaled; its per-image seconds (adaptation, and total with the upscale) are recorded.
 
 Writes ``<out>/results.json`` (method -> metric -> mean and per image, s/iter, peak memory, settings;
 methods from earlier runs into the same --out are kept unless rerun), ``results.md`` and ``results.png``.
@@ -31,7 +34,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
 
 LABELS = {'base': 'base (no TTA)', 'rec_only': 'rec_only (L_rec, LWay branch)', 'lway': 'LWay',
-          'hr_aware': 'HR-aware (ours)', 'fixed': 'fixed (known degradation, headroom)'}
+          'hr_aware': 'HR-aware (ours)', 'fixed': 'fixed (known degradation, headroom)', 'srtta': 'SRTTA (per image)'}
 ARROWS = {'psnr_y': 'PSNR-Y ↑', 'ssim': 'SSIM ↑', 'lpips': 'LPIPS ↓', 'niqe': 'NIQE ↓'}
 
 
@@ -56,7 +59,8 @@ def run_method(cfg, method, pairs, scorer, gts, logger):
     base = common.read_folder(os.path.join(root, 'results', 'base'), pairs)
     model.apply_gate()  # on the LR images alone; a refusal puts the source weights back
     result = {'metrics': scores, 's_per_iter': common.summary(times), 'peak_mb': mem.peak_mb,
-              'peak_delta_mb': mem.delta_mb, 'build_s': t_build, 'branch': common.branch_record(branch_path),
+              'peak_delta_mb': mem.delta_mb, 'build_s': t_build, 's_per_image': sum(times) / len(pairs),
+              'branch': common.branch_record(branch_path),
               'loss_first': losses[0] if losses else None, 'loss_last': losses[-1] if losses else None,
               'loss_curve': losses, 'steps_skipped': getattr(getattr(model, 'health', None), 'skipped', None),
               'scored_net': 'net_g_ema' if cfg['ema_decay'] > 0 else 'net_g',
@@ -73,13 +77,48 @@ def fmt(metric, value):
     return f'{value:.2f}' if metric == 'psnr_y' else f'{value:.4f}' if metric in ('ssim', 'lpips') else f'{value:.3f}'
 
 
+def run_srtta(cfg, pairs, scorer, gts, logger):
+    """SRTTA on each image in turn (the model resets itself per image); returns its result dict and the base outputs."""
+    import random
+    import numpy as np
+    import torch
+    root = os.path.join(cfg['out'], 'runs', 'srtta')
+    opt = common.srtta_options(cfg, pairs, root)
+    random.seed(cfg['seed'])
+    np.random.seed(cfg['seed'])
+    torch.manual_seed(cfg['seed'])
+    t_build = time.perf_counter()
+    model = common.build_tta_model(opt)  # writes results/base, estimates the Fisher masks
+    t_build = time.perf_counter() - t_build
+    from tta_sr.utils.image_io import read_image, to_tensor
+    logger.info(f'[srtta] {cfg["srtta"]["iters"]} steps per image on {len(pairs)} images')
+    with common.PeakMemory(cfg['device']) as mem:
+        for it, (stem, lr_path, _) in enumerate(pairs, start=1):
+            model.feed_data({'lq': to_tensor(read_image(lr_path)[0]), 'lq_path': [lr_path]})
+            model.optimize_parameters(it)  # adapts, then writes results/adapted/<stem>.png
+    logs = model.image_log
+    fisher_share = model.fisher_seconds / len(pairs)
+    srs = common.read_folder(os.path.join(root, 'results', 'adapted'), pairs)
+    result = {'metrics': scorer.score_images(srs, gts), 's_per_iter': common.summary(model.step_times) if model.step_times else None,
+              's_per_image': float(np.mean([logs[s]['adapt_s'] for s, _, _ in pairs])) + fisher_share,
+              'total_s_per_image': {s: logs[s]['total_s'] + fisher_share for s, _, _ in pairs},
+              'fisher_s': model.fisher_seconds, 'peak_mb': mem.peak_mb, 'peak_delta_mb': mem.delta_mb,
+              'build_s': t_build, 'budget': dict(cfg['srtta']), 'types': {s: logs[s]['types'] for s, _, _ in pairs},
+              'loss_curve': [v for _, v in model.history['l_srtta']], 'scored_net': 'net_g (8-bit PNG output)',
+              'classifier': model.report_extra()['classifier'], 'trainable': opt['train'].get('trainable')}
+    base = common.read_folder(os.path.join(root, 'results', 'base'), pairs)
+    del model
+    gc.collect()
+    return result, base
+
+
 def write_markdown(path, results, cfg):
     methods = [m for m in common.ALL_METHODS if m in results['methods']]
     metric_names = [m for m in common.METRICS if any(m in results['methods'][x]['metrics'] for x in methods)]
     lines = [f'# {cfg["model"]} on `{cfg["lr_dir"]}`', '',
              '| method | ' + ' | '.join(ARROWS[m] for m in metric_names) +
-             ' | gate | adapted before the gate (PSNR-Y / LPIPS) | s/iter | peak MB |',
-             '| --- ' * (len(metric_names) + 5) + '|']
+             ' | gate | adapted before the gate (PSNR-Y / LPIPS) | s/iter | s/image | peak MB |',
+             '| --- ' * (len(metric_names) + 6) + '|']
     for m in methods:
         r = results['methods'][m]
         cells = [fmt(name, r['metrics'][name]['mean']) for name in metric_names]
@@ -90,7 +129,8 @@ def write_markdown(path, results, cfg):
                        if before and 'lpips' in before else '—')
         spi = f'{r["s_per_iter"]["median"]:.2f}' if r.get('s_per_iter') else '—'
         peak = f'{r["peak_mb"]:.0f}' if r.get('peak_mb') else '—'
-        lines.append(f'| {LABELS[m]} | ' + ' | '.join(cells) + f' | {gate_cell} | {before_cell} | {spi} | {peak} |')
+        spim = f'{r["s_per_image"]:.1f}' if r.get('s_per_image') else '—'
+        lines.append(f'| {LABELS[m]} | ' + ' | '.join(cells) + f' | {gate_cell} | {before_cell} | {spi} | {spim} | {peak} |')
     s = results['settings']
     lines += ['', f'- images ({len(s["images"])}): {", ".join(s["images"])}',
               f'- preset {s["preset"]}: {s["iters"]} iterations, batch {s["batch"]} of {s["lq_size"]}x{s["lq_size"]} LR '
@@ -99,6 +139,11 @@ def write_markdown(path, results, cfg):
               f'full images, tiled inference (tile {s["tile"]}, overlap {s["tile_overlap"]})',
               f'- LPIPS (metric): {results["metric_info"].get("lpips", {}).get("weights", "n/a")}; PSNR-Y/SSIM on Y, '
               f'crop {results["metric_info"].get("psnr_y", {}).get("crop_border", "?")} px; NIQE: basicsr',
+              f'- srtta: per image (reset after each), {s["srtta"]["iters"]} steps of {s["srtta"]["batch"]} patches of '
+              f'{s["srtta"]["patch"]}x{s["srtta"]["patch"]}, Adam lr {s["srtta"]["lr"]:.3g}, Fisher on '
+              f'{s["srtta"]["fisher_size"]} px centre crops; scored from its 8-bit PNG outputs',
+              f'- s/image: adaptation seconds per image (joint methods: all iterations / images; srtta: classifier, '
+              f'steps and its share of the Fisher estimate, without the upscale)',
               f'- s/iter: median over iterations 2..N; peak MB: {"process RSS (psutil) during training" if s["device"] == "cpu" else "torch.cuda.max_memory_allocated during training"}',
               f'- machine: {results["machine"]["platform"]}, {results["machine"]["cpu_count_logical"]} logical CPUs, '
               f'torch {results["machine"]["torch"]} with {results["machine"]["torch_threads"]} threads, load avg at '
@@ -168,11 +213,15 @@ def main(argv=None):
         if method == 'base':
             continue
         logger.info(f'=== {method} ===')
-        result, base_outputs = run_method(cfg, method, pairs, scorer, gts, logger)
+        if method == 'srtta':
+            result, base_outputs = run_srtta(cfg, pairs, scorer, gts, logger)
+        else:
+            result, base_outputs = run_method(cfg, method, pairs, scorer, gts, logger)
         results['methods'][method] = result
         common.dump_json(results_path, results)
         logger.info(f'[{method}] ' + ', '.join(f'{k} {v["mean"]:.4f}' for k, v in result['metrics'].items()) +
-                    f', {result["s_per_iter"]["median"]:.2f} s/iter, peak {result["peak_mb"]:.0f} MB')
+                    f', {(result["s_per_iter"] or {}).get("median", float("nan")):.2f} s/iter, '
+                    f'peak {result["peak_mb"]:.0f} MB')
     if 'base' in cfg['methods']:
         if base_outputs is None:  # no TTA method run: upscale with the pretrained net directly
             from tta_sr.weights.resolver import build_pretrained

@@ -82,7 +82,7 @@ def run_to_end(tmp_path, root, lr, iters=30):
     with open(os.path.join(folder, 'metrics.json')) as f:
         gate = json.load(f)['gate']
     return gate, load_state_dict(os.path.join(folder, 'models', 'net_g_latest.pth'), param_key='params'), \
-        load_state_dict(os.path.join(folder, 'models', 'net_g_source.pth'), param_key='params')
+        load_state_dict(str(root / 'dark.pth'), param_key='params')
 
 
 def test_a_run_made_to_fail_ends_with_the_source_weights_and_says_why(tmp_path, dark_source):

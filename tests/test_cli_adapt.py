@@ -70,11 +70,13 @@ def test_option_files_are_the_templates_with_the_command_line_on_top(tmp_path):
     """Every template (model x mode) gives, with --preset gpu, itself plus only the command line's keys; --preset cpu
     takes the quickstart's values of CPU_PRESET_KEYS and nothing else."""
     found = adapt_options.templates()
-    assert {'hr_aware', 'lway'} <= set(found['RealESRGAN_x4plus']) and 'realesr-animevideov3' in found
+    assert {'hr_aware', 'lway', 'fixed', 'srtta'} <= set(found['RealESRGAN_x4plus']) and 'realesr-animevideov3' in found
     quickstart = adapt_options.read_options(adapt_options.CPU_PRESET_FILE)
     for model, modes in found.items():
         for mode, path in modes.items():
             template = adapt_options.read_options(path)
+            if template['model_type'] == 'SRTTAModel':
+                continue  # an iteration per photo: see test_srtta_iterations_are_per_photo
             assert template['train']['mode'] == mode and template['path']['pretrain_network_g'] == model
             gpu = adapt_options.adapt_options(str(tmp_path / 'pics'), path, str(tmp_path / 'o'), preset='gpu')
             cpu = adapt_options.adapt_options(str(tmp_path / 'pics'), path, str(tmp_path / 'o'), preset='cpu', iters=7)
@@ -89,6 +91,16 @@ def test_option_files_are_the_templates_with_the_command_line_on_top(tmp_path):
                 adapt_options.set_key(expected, dotted, adapt_options.get_key(quickstart, dotted))
             adapt_options.set_key(expected, 'train.total_iter', 7)
             assert cpu == expected, path
+
+
+def test_srtta_iterations_are_per_photo(tmp_path):
+    """SRTTA adapts to one whole photo per iteration: total_iter is the number of photos, --iters the steps per
+    photo, and the CPU preset adds no validation split the template does not have."""
+    write_photos(tmp_path / 'pics', 3, 16)
+    path = adapt_options.templates()['RealESRGAN_x4plus']['srtta']
+    opt = adapt_options.adapt_options(str(tmp_path / 'pics'), path, str(tmp_path / 'o'), preset='cpu', iters=4)
+    assert opt['train']['total_iter'] == 3 and opt['train']['iterations_per_image'] == 4
+    assert 'val' not in opt['datasets'] and opt['model_type'] == 'SRTTAModel'
 
 
 def test_arch_yaml_replaces_network_g_and_merges_the_rest(tmp_path):

@@ -1,4 +1,4 @@
-"""Tests for tta_sr/models/hr_aware_tta_model.py, branch_components.py and model_base.py (stage 2).
+"""Tests for tta_sr/models/hr_aware_tta_model.py, sr_adaptation.py, branch_components.py and model_base.py (stage 2).
 
 Each model is built in-process from a parsed option dict (tta_helpers.tta_opt) on a tiny LR set, with a tiny
 untrained branch checkpoint; one batch is fed and ``optimize_parameters`` called, as BasicSR's loop does.
@@ -14,7 +14,7 @@ from basicsr.utils.registry import MODEL_REGISTRY
 
 from tta_sr.data import lr_image_dataset
 from tta_sr.data.lr_image_dataset import LRImageDataset
-from tta_sr.models import hr_aware_tta_model
+from tta_sr.models import sr_adaptation
 from tta_sr.models.hr_aware_tta_model import HRAwareTTAModel, select_trainable
 from tta_sr.utils.image_io import read_image
 from tta_helpers import TINY_ARCHS, build_tta_model, lr_batch, make_branch_checkpoint, tta_opt, write_photos
@@ -105,7 +105,7 @@ def test_select_trainable_rejects_empty_selection():
 
 def test_gt_folder_never_read_during_training(tmp_path, data, monkeypatch):
     reads = []
-    for module in (hr_aware_tta_model, lr_image_dataset):
+    for module in (sr_adaptation, lr_image_dataset):
         real = module.read_image
         monkeypatch.setattr(module, 'read_image', lambda p, real=real: reads.append(str(p)) or real(p))
     model, dataset, opt = _model(tmp_path, data, gt_dir=data['gt'], ema_decay=0.9)

@@ -102,6 +102,26 @@ def tta_options(lr_dir, branch_path, arch='SRVGGNetCompact', mode='hr_aware', gt
     return opt
 
 
+def srtta_options(lr_dir, arch='RRDBNet', name='srtta', **train):
+    """A tiny SRTTAModel option dict as in a YAML file: whole images, 2 steps of 2 patches of 16 per image,
+    fixed types (blur, noise, jpeg: no classifier), lr 1e-2 (steps show)."""
+    return {
+        'name': name, 'model_type': 'SRTTAModel', 'scale': 4, 'num_gpu': 0, 'manual_seed': 0,
+        'datasets': {'train': {'name': 'lr', 'type': 'LRImageDataset', 'dataroot_lq': str(lr_dir), 'lq_size': 0,
+                               'split': 'all', 'use_hflip': False, 'use_rot': False, 'num_worker_per_gpu': 0,
+                               'batch_size_per_gpu': 1, 'dataset_enlarge_ratio': 1}},
+        'network_g': copy.deepcopy(TINY_ARCHS[arch]),
+        'path': {'pretrain_network_g': None, 'resume_state': None, 'strict_load_g': True},
+        'train': dict({'types': ['blur', 'noise', 'jpeg'], 'iterations_per_image': 2, 'patch_size': 16,
+                       'patch_batch': 2, 'fisher_ratio': 0.5, 'fisher_max_size': 16,
+                       'optim_g': {'type': 'Adam', 'lr': 1e-2, 'betas': [0.9, 0.999]},
+                       'scheduler': {'type': 'MultiStepLR', 'milestones': [1000], 'gamma': 0.5},
+                       'total_iter': 2, 'warmup_iter': -1}, **train),
+        'eval': {'tile': 0, 'metrics': ['psnr_y']},
+        'logger': {'print_freq': 1, 'save_checkpoint_freq': 100, 'use_tb_logger': False},
+    }
+
+
 def tta_opt(tmp_path, lr_dir, branch_path, **kwargs):
     """:func:`tta_options` as BasicSR's ``parse_options`` hands it to ``build_model`` (experiments in tmp_path)."""
     return parsed(tta_options(lr_dir, branch_path, **kwargs), tmp_path)

@@ -9,7 +9,8 @@ Sources, in the order they are applied:
 3. ``--arch-yaml FILE``: a YAML fragment laid over the result (:func:`merge`): typically ``import_modules``,
    ``scale``, ``network_g`` and ``path.pretrain_network_g`` for a user's own registered arch;
 4. the command line: the photos (``datasets.*.dataroot_lq``), ``--gt`` (``eval.dataroot_gt``, scoring only),
-   ``--iters`` (``train.total_iter``), ``--per-image``, ``--device`` (``num_gpu``), the run folder
+   ``--iters`` (``train.total_iter``; for SRTTA, whose iteration adapts one whole photo, the steps per photo,
+   ``train.iterations_per_image``, and ``train.total_iter`` is the number of photos), ``--per-image``, ``--device`` (``num_gpu``), the run folder
    (``path.experiments_root``) and ``logger.progress_bar``.
 
 A model's modes are the ``<mode>`` of the templates ``options/tta/<mode>_<model>.yml`` whose
@@ -22,6 +23,7 @@ import os
 
 import yaml
 
+from tta_sr.utils.image_io import list_image_files
 from tta_sr.utils.launch import read_options
 
 REPO_OPTIONS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), 'options')
@@ -52,6 +54,16 @@ def get_key(opt, dotted):
     for key in dotted.split('.'):
         opt = opt[key]
     return opt
+
+
+def has_parent(opt, dotted):
+    """Whether the mapping that would hold ``dotted`` exists in ``opt`` (a preset does not add sections)."""
+    *parents, _ = dotted.split('.')
+    for key in parents:
+        if not isinstance(opt, dict) or key not in opt:
+            return False
+        opt = opt[key]
+    return isinstance(opt, dict)
 
 
 def set_key(opt, dotted, value):
@@ -109,16 +121,22 @@ def adapt_options(photos, template, out_dir, preset='cpu', arch_yaml=None, gt=No
             ``'cpu'`` or ``'cuda'``): see the module docstring.
     """
     opt = read_options(template)
+    per_image_model = opt.get('model_type') == 'SRTTAModel'  # one iteration adapts one whole image
     if preset == 'cpu':
         for dotted, value in cpu_preset().items():
-            set_key(opt, dotted, value)
+            if has_parent(opt, dotted) and not (per_image_model and dotted == 'train.total_iter'):
+                set_key(opt, dotted, value)
     if arch_yaml:
         merge(opt, arch_overlay(arch_yaml))
     opt['name'] = f'{opt["name"]}_{os.path.basename(os.path.abspath(photos))}'
     for dataset in opt['datasets'].values():
         dataset['dataroot_lq'] = os.path.abspath(photos)
     set_key(opt, 'eval.dataroot_gt', os.path.abspath(gt) if gt else None)
-    if iters:
+    if per_image_model:
+        set_key(opt, 'train.total_iter', max(1, len(list_image_files(photos))))
+        if iters:
+            set_key(opt, 'train.iterations_per_image', int(iters))
+    elif iters:
         set_key(opt, 'train.total_iter', int(iters))
     if per_image:
         opt['per_image'] = True

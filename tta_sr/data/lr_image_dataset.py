@@ -1,7 +1,8 @@
 """Real LR test images from a folder: the only data stage 2 (test-time adaptation) learns from.
 
 Items are random LR crops ``(3, lq_size, lq_size)`` in [0, 1] with flips; images smaller than the crop
-are reflect-padded up to it (``tta_sr.utils.image_io.pad_to_min_size``). With ``return_hf_weight``
+are reflect-padded up to it (``tta_sr.utils.image_io.pad_to_min_size``). ``lq_size: 0``: whole images
+(SRTTAModel adapts to one whole image per iteration; use batch size 1 when the sizes differ). With ``return_hf_weight``
 each crop comes with the matching crop of LWay's DWT weight map W ``(1, lq_size, lq_size)``, computed
 once per whole image. No ground truth is ever returned: a GT folder is read only by evaluation.
 
@@ -82,7 +83,8 @@ class LRImageDataset(torch.utils.data.Dataset):
         img = self.image(index)
         planes = [img, self.hf_weight(index)] if self.opt.get('return_hf_weight') else [img]
         if self.is_train:
-            planes = random_crop(planes, self.opt['lq_size'])
+            if self.opt['lq_size']:
+                planes = random_crop(planes, self.opt['lq_size'])
             planes = random_flip(planes, self.opt.get('use_hflip', True), self.opt.get('use_rot', True))
         else:
             planes = [center_crop(p, self.opt.get('val_crop_size', 0)) for p in planes]

@@ -19,93 +19,40 @@ the source model on the validation split (all images without one) with GT-free c
 training and, when early stopping is on, at every validation (only accepted states can be the best); when
 the adapted model fails, the run ends with the source weights and says why.
 Outputs, in the experiment folder: ``results/base`` (M before adaptation, written at start),
-``results/adapted`` (after), ``report.html``/``metrics.json``/``metrics.csv`` (see ``eval``; ``gate`` in
-``metrics.json``) and ``models/net_g_source.pth`` (the source weights).
+``results/adapted`` (after), and ``report.html``/``metrics.json``/``metrics.csv`` (see ``eval``; ``gate`` in
+``metrics.json``).
 """
 import functools
 import math
-import os
-import re
 from collections import OrderedDict, defaultdict
 
-import numpy as np
 import torch
 
 from basicsr.archs import build_network
 from basicsr.losses import build_loss
 from basicsr.models.sr_model import SRModel
 from basicsr.utils import get_root_logger
-from basicsr.utils.dist_util import master_only
 from basicsr.utils.registry import MODEL_REGISTRY
 
 from tta_sr.archs.downscalers import downscale, parse_downscaler
-from tta_sr.data.lr_image_dataset import LRImageDataset, select_names
-from tta_sr.data.transforms import center_crop
+from tta_sr.data.lr_image_dataset import LRImageDataset
 from tta_sr.models.acceptance_gate import decide, gate_options, image_criteria, mean_criteria
 from tta_sr.models.branch_components import Controller, build_far
 from tta_sr.models.model_base import TTASRModelMixin, load_weights_into
 from tta_sr.models.source_weights import SourceWeights
-from tta_sr.report.writer import write_report
+from tta_sr.models.sr_adaptation import SRAdaptationMixin, lr_image_tensor, select_trainable  # noqa: F401 (re-exported)
 from tta_sr.utils.freeze import freeze
-from tta_sr.utils.image_io import read_image, scan_images, to_tensor, write_image
+from tta_sr.utils.image_io import read_image, to_tensor
 from tta_sr.utils.tiling import upscale_image
 from tta_sr.weights.branches import branch_source
-from tta_sr.weights.resolver import load_manifest, load_state_dict
+from tta_sr.weights.resolver import load_state_dict
 
 MODES = ('hr_aware', 'lway', 'rec_only', 'fixed')
 
 
-def select_trainable(net, trainable):
-    """Freeze all of ``net`` but the chosen parameters; return the names left trainable.
-
-    ``trainable``: None (all), ``{'patterns': [regex, ...]}`` (names matching any), or
-    ``{'fraction': f}`` (the parameters nearest the output holding a fraction f of all weights, as LWay
-    tunes about 65% of BSRGAN).
-    """
-    named = list(net.named_parameters())
-    if not trainable:
-        return [n for n, _ in named]
-    if 'patterns' in trainable:
-        keep = {n for n, _ in named if any(re.search(p, n) for p in trainable['patterns'])}
-    else:
-        budget, keep = trainable['fraction'] * sum(p.numel() for _, p in named), set()
-        for name, p in reversed(named):
-            if budget <= 0:
-                break
-            keep.add(name)
-            budget -= p.numel()
-    if not keep:
-        raise ValueError(f'train.trainable {trainable} selects no parameter of {type(net).__name__}')
-    for name, p in named:
-        p.requires_grad_(name in keep)
-    return [n for n, _ in named if n in keep]
-
-
-def _image_tensor(path, max_size, device):
-    """The LR image at ``path`` as (1, 3, h, w), centre-cropped to at most max_size per side."""
-    return center_crop(to_tensor(read_image(path)[0], device)[0], max_size)[None]
-
-
 @MODEL_REGISTRY.register()
-class HRAwareTTAModel(TTASRModelMixin, SRModel):
+class HRAwareTTAModel(SRAdaptationMixin, TTASRModelMixin, SRModel):
     """``network_g``: any ARCH_REGISTRY network, ``path.pretrain_network_g``: a file or manifest name."""
-
-    def __init__(self, opt):
-        path_opt = opt['path']
-        name = path_opt.get('pretrain_network_g')
-        if path_opt.get('resume_state'):
-            path_opt['param_key_g'] = 'params'  # our own checkpoint, not the published file
-        elif name in (manifest := load_manifest()):
-            path_opt.setdefault('param_key_g', manifest[name].get('param_key'))  # None: whole file
-        super().__init__(opt)
-
-    def model_to_device(self, net):
-        """Choose the trainable subset before DDP wrapping (DDP records trainable parameters once)."""
-        if self.is_train:
-            names = select_trainable(net, self.opt['train'].get('trainable'))
-            total = sum(1 for _ in net.parameters())
-            get_root_logger().info(f'Adapting {len(names)} of {total} parameter tensors of {type(net).__name__}.')
-        return super().model_to_device(net)
 
     # ------------------------------------------------------------------ set-up
     def init_training_settings(self):
@@ -119,8 +66,8 @@ class HRAwareTTAModel(TTASRModelMixin, SRModel):
         self.cri_source, self.cri_color = (build_loss(train_opt[key]).to(self.device) if train_opt.get(key) else None
                                            for key in ('source_opt', 'color_opt'))
         resumed = bool(self.opt['path'].get('resume_state'))
-        self.source = SourceWeights(self.get_bare_model(self.net_g), self.opt['path']['models'], resumed)
-        self.net_source = (self.source.frozen_copy(self.get_bare_model(self.net_g), self.device)
+        self.source = SourceWeights(self.get_bare_model(self.net_g), self.opt['path'])
+        self.net_source = (self.source.copy(self.get_bare_model(self.net_g), self.device)
                            if self.cri_source is not None else None)
         self.gate_opt = gate_options(self.opt.get('gate'))
         self.source_criteria, self.gate_result = None, None
@@ -193,7 +140,7 @@ class HRAwareTTAModel(TTASRModelMixin, SRModel):
         if self.embedding_source == 'crop' or paths is None:
             return self.net_recon.encode_degradation(lq)
         for path in set(paths) - set(self._embeddings):
-            image = _image_tensor(path, self.embedding_max_size, self.device)
+            image = lr_image_tensor(path, self.embedding_max_size, self.device)
             self._embeddings[path] = self.net_recon.encode_degradation(image)[0]
         return torch.stack([self._embeddings[p] for p in paths])
 
@@ -240,9 +187,6 @@ class HRAwareTTAModel(TTASRModelMixin, SRModel):
             self.model_ema(decay=self.ema_decay)
 
     # ------------------------------------------------------------------ validation, early stopping
-    def _eval_net(self):
-        return getattr(self, 'net_g_ema', self.net_g)
-
     def nondist_validation(self, dataloader, current_iter, tb_logger, save_img):
         """Self-supervised loss (noise-free) of the validation split; drives early stopping."""
         net = self._eval_net()
@@ -343,7 +287,7 @@ class HRAwareTTAModel(TTASRModelMixin, SRModel):
             return
         if self.source_criteria is None:  # a run resumed from a state written without them
             bare = self.get_bare_model(self.net_g)
-            self.source_criteria = self.gate_criteria(self.source.frozen_copy(bare, self.device))
+            self.source_criteria = self.gate_criteria(self.source.copy(bare, self.device))
         decision = decide(self.source_criteria, self.gate_criteria(self._eval_net()), self.gate_opt)
         if not decision.accepted:
             for net in self._adapted_nets():
@@ -361,53 +305,10 @@ class HRAwareTTAModel(TTASRModelMixin, SRModel):
             self.export_outputs('adapted')
             self.write_run_report()
 
-    @functools.cached_property
-    def adapted_images(self):
-        """Every LR image this run adapts to (all splits; ``image_names`` when set); scanned once."""
-        train_opt = self.opt['datasets']['train']
-        return select_names(scan_images(train_opt['dataroot_lq'], on_error='warn'), train_opt.get('image_names'))
+    def report_extra(self):
+        return {'mode': self.mode, 'network_g': self.opt['network_g']['type'],
+                'lpips_in_loss': getattr(self.cri_rec, 'lpips_name', None), 'stopped_early': self.stopped,
+                'best_iter': self.best_iter if self.best_state is not None else None}
 
-    @master_only
-    def export_outputs(self, variant):
-        """Upscale every LR image (tiled, ``eval.tile``) with M now, into ``results/<variant>/<stem>.png``."""
-        eval_opt = self.opt.get('eval', {})
-        net = self._eval_net() if variant == 'adapted' else self.get_bare_model(self.net_g)
-        was_training = net.training
-        net.eval()
-        folder = os.path.join(self.opt['path']['experiments_root'], 'results', variant)
-        for path in self.adapted_images:
-            rgb, alpha = read_image(path)
-            img = rgb if alpha is None else np.concatenate([rgb, alpha[..., None]], axis=2)
-            out = upscale_image(net, img, self.opt['scale'], eval_opt.get('tile', 256), eval_opt.get('tile_overlap', 16),
-                                self.device)
-            stem = os.path.splitext(os.path.basename(path))[0]
-            write_image(os.path.join(folder, f'{stem}.png'), out, bit_depth=eval_opt.get('bit_depth', 8))
-        net.train(was_training)
-        get_root_logger().info(f'Wrote {variant} outputs to {folder}')
-
-    @master_only
-    def write_run_report(self):
-        """report.html, metrics.json, metrics.csv: base vs adapted (vs ``eval.dataroot_gt`` when given)."""
-        eval_opt = self.opt.get('eval', {})
-        root = self.opt['path']['experiments_root']
-        gt_root = eval_opt.get('dataroot_gt')
-        gt_paths = {os.path.splitext(os.path.basename(p))[0]: p for p in scan_images(gt_root)} if gt_root else {}
-        images = []
-        for path in self.adapted_images:
-            stem = os.path.splitext(os.path.basename(path))[0]
-            item = {'name': stem, 'lr': read_image(path)[0]}
-            for variant in ('base', 'adapted'):
-                item[variant] = read_image(os.path.join(root, 'results', variant, f'{stem}.png'))[0]
-            if stem in gt_paths:
-                item['gt'] = read_image(gt_paths[stem])[0]
-            images.append(item)
-        extra = {'mode': self.mode, 'network_g': self.opt['network_g']['type'],
-                 'lpips_in_loss': getattr(self.cri_rec, 'lpips_name', None), 'stopped_early': self.stopped,
-                 'best_iter': self.best_iter if self.best_state is not None else None}
-        result = write_report(root, images, metrics=eval_opt.get('metrics', ('psnr_y', 'ssim', 'lpips', 'niqe')),
-                              curves=dict(self.history), scale=self.opt['scale'], extra=extra,
-                              title=f'tta_sr: {self.opt["name"]}', device=self.device, gate=self.gate_result)
-        logger = get_root_logger()
-        for variant, scores in result['mean'].items():
-            logger.info(f'{variant}: ' + ', '.join(f'{k} {v:.4f}' for k, v in scores.items() if v is not None))
-        logger.info(f'Report: {result["html"]}')
+    def report_gate(self):
+        return self.gate_result

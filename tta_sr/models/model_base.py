@@ -4,7 +4,8 @@
 - ``load_network``: ``path.pretrain_network_*`` may be a manifest name (``RealESRGAN_x4plus``) or a
   file; the file is read with ``weights_only=True`` and a mismatch raises an error naming the file.
 - checkpoints and training states are written atomically (``AtomicSaveMixin``).
-- ``guarded_step``: a NaN/Inf loss or gradient skips the step and rolls back (``LossHealthGuard``).
+- ``guarded_step``: a NaN/Inf loss or gradient skips the step and rolls back (``LossHealthGuard``); a taken
+  step ends with ``after_optimizer_step`` (a hook, e.g. to restore preserved parameters).
 - deterministic resume (``tta_sr.utils.resume``): training states also hold every rank's RNG states
   (``rng_states``), restored by ``resume_training``; validation runs with the RNGs forked, so it does not
   change the training's random stream.
@@ -195,6 +196,10 @@ class TTASRModelMixin(AtomicSaveMixin):
             self.health.recover(self.trained_modules(), self.optimizers, current_iter, self.schedulers)
             return False
         self.optimizer_g.step()
+        self.after_optimizer_step()
         average_float_buffers([self.get_bare_model(m) for m in self.trained_modules()])
         self.health.snapshot(self.trained_modules(), self.optimizers, current_iter)
         return True
+
+    def after_optimizer_step(self):
+        """Called by ``guarded_step`` right after each optimizer step (e.g. Fisher restoration of parameters)."""

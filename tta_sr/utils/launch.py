@@ -4,7 +4,8 @@
   registered arch (or dataset, loss, model) exists in BasicSR's registries when networks are built.
 - BasicSR 1.4.2 loads resume states with ``torch.cuda.current_device()``; on a CPU-only machine that
   raises, so ``--auto_resume`` is routed through a device-aware loader. Frozen networks
-  (``FROZEN_NETWORKS``) keep their configured weights on resume: they are never checkpointed.
+  (``FROZEN_NETWORKS``) keep their configured weights on resume: they are never checkpointed. The
+  weights the run started from stay known as ``path.source_network_g`` (and ``source_param_key_g``).
 - resume is deterministic (``tta_sr.utils.resume``): the loader arms the training sampler to skip the
   samples the interrupted epoch had consumed, and the model restores the saved RNG states.
 - ``--launcher pytorch`` initialises gloo on CPU, nccl on GPU (``patch_basicsr_options_for_cpu_dist``).
@@ -91,6 +92,9 @@ def load_resume_state_on_any_device(opt):
         state_path = opt['path']['resume_state']
     if state_path is None:
         return None
+    # what the run started from, before check_resume points pretrain_network_g at the run's own checkpoint
+    opt['path'].setdefault('source_network_g', opt['path'].get('pretrain_network_g'))
+    opt['path'].setdefault('source_param_key_g', opt['path'].get('param_key_g'))
     ignored = opt['path'].setdefault('ignore_resume_networks', [])
     ignored.extend(k for k in FROZEN_NETWORKS if k in opt and k not in ignored)
     location = 'cpu' if opt['num_gpu'] == 0 else f'cuda:{torch.cuda.current_device()}'

@@ -39,17 +39,26 @@ def export_branch(checkpoint, options, name, param_key='params_ema', notes='', o
     return pth, yml
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def export_cli(doc, export, param_key=None, argv=None):
+    """The command line of an export script: ``export(checkpoint, options, name, [param_key,] notes, out_dir)``
+    returns the written paths, printed with their sizes. ``param_key``: the default of ``--param-key`` (None:
+    no such flag)."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--checkpoint', required=True)
-    parser.add_argument('--options', required=True, help='the stage-1 option file the checkpoint was trained with')
+    parser.add_argument('--options', required=True, help='the option file the checkpoint was trained with')
     parser.add_argument('--name', required=True)
-    parser.add_argument('--param-key', default='params_ema', help='params_ema (EMA) or params')
+    if param_key:
+        parser.add_argument('--param-key', default=param_key, help='params_ema (EMA) or params')
     parser.add_argument('--notes', default='')
     parser.add_argument('--out-dir', default=BRANCH_DIR)
-    args = parser.parse_args()
-    for path in export_branch(args.checkpoint, args.options, args.name, args.param_key, args.notes, args.out_dir):
+    args = parser.parse_args(argv)
+    keys = [args.param_key] if param_key else []
+    for path in export(args.checkpoint, args.options, args.name, *keys, args.notes, args.out_dir):
         print(path, f'{os.path.getsize(path) / 1e6:.2f} MB')
+
+
+def main():
+    export_cli(__doc__, export_branch, param_key='params_ema')
 
 
 if __name__ == '__main__':

@@ -1,0 +1,137 @@
+"""What every stage-2 model shares (a model that adapts an SR network M to LR images, without ground truth).
+
+- ``__init__``: ``path.pretrain_network_g`` may be a manifest name; its ``param_key`` is used (a resumed run
+  loads its own checkpoint's ``params``).
+- ``model_to_device``: only the parameters chosen by ``train.trainable`` (:func:`select_trainable`) learn.
+- outputs: ``results/<variant>/<stem>.png`` (``export_outputs``: ``base`` before adaptation, ``adapted`` after),
+  and ``report.html``/``metrics.json``/``metrics.csv`` (``write_run_report``: base vs adapted, vs
+  ``eval.dataroot_gt`` when given); a model adds its own fields to the report with ``report_extra``.
+Put it first: ``class M(SRAdaptationMixin, TTASRModelMixin, SRModel)``.
+"""
+import functools
+import os
+import re
+
+import numpy as np
+
+from basicsr.utils import get_root_logger
+from basicsr.utils.dist_util import master_only
+
+from tta_sr.data.lr_image_dataset import select_names
+from tta_sr.data.transforms import center_crop
+from tta_sr.report.writer import write_report
+from tta_sr.utils.image_io import read_image, scan_images, to_tensor, write_image
+from tta_sr.utils.tiling import upscale_image
+from tta_sr.weights.resolver import load_manifest
+
+
+def select_trainable(net, trainable):
+    """Freeze all of ``net`` but the chosen parameters; return the names left trainable.
+
+    ``trainable``: None (all), ``{'patterns': [regex, ...]}`` (names matching any), or
+    ``{'fraction': f}`` (the parameters nearest the output holding a fraction f of all weights, as LWay
+    tunes about 65% of BSRGAN).
+    """
+    named = list(net.named_parameters())
+    if not trainable:
+        return [n for n, _ in named]
+    if 'patterns' in trainable:
+        keep = {n for n, _ in named if any(re.search(p, n) for p in trainable['patterns'])}
+    else:
+        budget, keep = trainable['fraction'] * sum(p.numel() for _, p in named), set()
+        for name, p in reversed(named):
+            if budget <= 0:
+                break
+            keep.add(name)
+            budget -= p.numel()
+    if not keep:
+        raise ValueError(f'train.trainable {trainable} selects no parameter of {type(net).__name__}')
+    for name, p in named:
+        p.requires_grad_(name in keep)
+    return [n for n, _ in named if n in keep]
+
+
+def lr_image_tensor(path, max_size, device):
+    """The LR image at ``path`` as (1, 3, h, w), centre-cropped to at most max_size per side (0: whole)."""
+    return center_crop(to_tensor(read_image(path)[0], device)[0], max_size)[None]
+
+
+class SRAdaptationMixin:
+    """``network_g``: any ARCH_REGISTRY network, ``path.pretrain_network_g``: a file or manifest name."""
+
+    def __init__(self, opt):
+        path_opt = opt['path']
+        name = path_opt.get('pretrain_network_g')
+        if path_opt.get('resume_state'):
+            path_opt['param_key_g'] = 'params'  # our own checkpoint, not the published file
+        elif name in (manifest := load_manifest()):
+            path_opt.setdefault('param_key_g', manifest[name].get('param_key'))  # None: whole file
+        super().__init__(opt)
+
+    def model_to_device(self, net):
+        """Choose the trainable subset before DDP wrapping (DDP records trainable parameters once)."""
+        if self.is_train:
+            names = select_trainable(net, self.opt['train'].get('trainable'))
+            total = sum(1 for _ in net.parameters())
+            get_root_logger().info(f'Adapting {len(names)} of {total} parameter tensors of {type(net).__name__}.')
+        return super().model_to_device(net)
+
+    def _eval_net(self):
+        return getattr(self, 'net_g_ema', self.net_g)
+
+    @functools.cached_property
+    def adapted_images(self):
+        """Every LR image this run adapts to (all splits; ``image_names`` when set); scanned once."""
+        train_opt = self.opt['datasets']['train']
+        return select_names(scan_images(train_opt['dataroot_lq'], on_error='warn'), train_opt.get('image_names'))
+
+    @master_only
+    def export_outputs(self, variant, paths=None):
+        """Upscale the LR images ``paths`` (default: all, tiled, ``eval.tile``) with M now, into
+        ``results/<variant>/<stem>.png``."""
+        eval_opt = self.opt.get('eval', {})
+        net = self._eval_net() if variant == 'adapted' else self.get_bare_model(self.net_g)
+        was_training = net.training
+        net.eval()
+        folder = os.path.join(self.opt['path']['experiments_root'], 'results', variant)
+        for path in self.adapted_images if paths is None else paths:
+            rgb, alpha = read_image(path)
+            img = rgb if alpha is None else np.concatenate([rgb, alpha[..., None]], axis=2)
+            out = upscale_image(net, img, self.opt['scale'], eval_opt.get('tile', 256), eval_opt.get('tile_overlap', 16),
+                                self.device)
+            stem = os.path.splitext(os.path.basename(path))[0]
+            write_image(os.path.join(folder, f'{stem}.png'), out, bit_depth=eval_opt.get('bit_depth', 8))
+        net.train(was_training)
+        get_root_logger().info(f'Wrote {variant} outputs to {folder}')
+
+    def report_extra(self):
+        """Fields of this model's run for the report (metrics.json ``extra``)."""
+        return {'network_g': self.opt['network_g']['type']}
+
+    def report_gate(self):
+        """The acceptance gate's decision (``GateDecision.as_dict``) for the report, or None (no gate)."""
+        return None
+
+    @master_only
+    def write_run_report(self):
+        """report.html, metrics.json, metrics.csv: base vs adapted (vs ``eval.dataroot_gt`` when given)."""
+        eval_opt = self.opt.get('eval', {})
+        root = self.opt['path']['experiments_root']
+        gt_root = eval_opt.get('dataroot_gt')
+        gt_paths = {os.path.splitext(os.path.basename(p))[0]: p for p in scan_images(gt_root)} if gt_root else {}
+        images = []
+        for path in self.adapted_images:
+            stem = os.path.splitext(os.path.basename(path))[0]
+            item = {'name': stem, 'lr': read_image(path)[0]}
+            for variant in ('base', 'adapted'):
+                item[variant] = read_image(os.path.join(root, 'results', variant, f'{stem}.png'))[0]
+            if stem in gt_paths:
+                item['gt'] = read_image(gt_paths[stem])[0]
+            images.append(item)
+        result = write_report(root, images, metrics=eval_opt.get('metrics', ('psnr_y', 'ssim', 'lpips', 'niqe')),
+                              curves=dict(self.history), scale=self.opt['scale'], extra=self.report_extra(),
+                              title=f'tta_sr: {self.opt["name"]}', device=self.device, gate=self.report_gate())
+        logger = get_root_logger()
+        for variant, scores in result['mean'].items():
+            logger.info(f'{variant}: ' + ', '.join(f'{k} {v:.4f}' for k, v in scores.items() if v is not None))
+        logger.info(f'Report: {result["html"]}')
