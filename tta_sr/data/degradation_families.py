@@ -32,7 +32,7 @@ DEFAULT_MILD = {
     'aniso_prob': 0.3,                     # anisotropic Gaussian: second std in [0.5, 1] x the first, any angle
     'disk_radius': [0.5, 2.0],             # HR pixels (defocus)
     'downscalers': ['area', 'bicubic_aa'],
-    'noise_sigma': [0.0, 5.0],             # Gaussian, in 8-bit levels
+    'noise_sigma': [1.0, 5.0],             # Gaussian, in 8-bit levels: a camera's sensor noise is never zero
     'gray_noise_prob': 0.4,
     'jpeg_range': [85, 95],
 }
