@@ -13,7 +13,7 @@ from tta_sr.models.acceptance_gate import decide, gate_options, image_criteria
 from tta_sr.weights.resolver import load_state_dict
 from tta_helpers import TINY_ARCHS, build_tta_model, lr_batch, photo, tta_opt, write_photos
 
-OK = {'consistency': 30.0, 'halo': 1.0, 'colour': 0.5, 'detail': 10.0}
+OK = {'consistency': 30.0, 'halo': 1.0, 'colour': 0.5, 'texture': 0.3}
 
 
 def lr_image():
@@ -26,7 +26,8 @@ def test_criteria_see_blur_halos_and_colour_casts():
     blurred = F.avg_pool2d(F.pad(sharp, (2, 2, 2, 2), mode='replicate'), 5, 1)
     haloed = (sharp + 1.5 * (sharp - blurred)).clamp(0, 1)  # unsharp masking overshoots the edges
     ref = image_criteria(lr, sharp, 4)
-    assert image_criteria(lr, blurred, 4)['detail'] < 0.7 * ref['detail']
+    assert ref['texture'] < 0.01 and image_criteria(lr, haloed, 4)['texture'] > 0.02  # bicubic is the reference
+    assert image_criteria(lr, blurred, 4)['consistency'] < ref['consistency']
     assert ref['halo'] == 0 and image_criteria(lr, haloed, 4)['halo'] > 0.2
     assert image_criteria(lr, sharp * 0.8, 4)['colour'] > ref['colour'] + 5
     assert ref['consistency'] > image_criteria(lr, sharp * 0.8, 4)['consistency'] + 5
@@ -39,8 +40,8 @@ def test_decision_names_what_failed():
     assert decide(OK, better, opt).accepted
     no_gain = decide(OK, dict(OK, consistency=30.01), opt)
     assert not no_gain.accepted and no_gain.failed == ['consistency']
-    blurry = decide(OK, dict(better, detail=8.0), opt)
-    assert not blurry.accepted and blurry.failed == ['detail'] and 'detail ratio 0.800' in blurry.reason
+    blurry = decide(OK, dict(better, texture=0.24), opt)
+    assert not blurry.accepted and blurry.failed == ['texture'] and 'texture ratio 0.800' in blurry.reason
     haloed = decide(OK, dict(better, halo=1.5, colour=1.2), opt)
     assert haloed.failed == ['halo', 'colour'] and haloed.summary().startswith('kept the source model: halo, colour')
     assert decide(OK, dict(better, halo=float('nan')), opt).failed == ['finite']
