@@ -162,6 +162,19 @@ def test_anchors_pull_towards_the_source_output_and_the_lr_colours(tmp_path, dat
     assert set(model.log_dict) == {'l_rec', 'l_far', 'l_source', 'l_color'}
 
 
+@pytest.mark.parametrize('ratio', [0.0, 0.5, 1.0])
+def test_fisher_restoration_keeps_the_configured_fraction_at_the_source_values(tmp_path, data, ratio):
+    model, dataset, _ = _model(tmp_path, data, fisher_opt={'ratio': ratio, 'max_size': 16})
+    before = _state(model.net_g)
+    _step(model, dataset)
+    after = model.net_g.state_dict()
+    kept = sum(int((after[k] == v).sum()) for k, v in before.items())
+    total = sum(v.numel() for v in before.values())
+    expected = sum(int(v.numel() * ratio) for v in before.values())
+    assert (model.fisher is None) == (ratio == 0)
+    assert expected <= kept <= expected + total // 1000, (kept, expected, total)  # Adam moves all the others
+
+
 def test_lway_uses_the_weight_map(tmp_path, data):
     model, dataset, _ = _model(tmp_path, data, mode='lway')
     model.feed_data(lr_batch(dataset))

@@ -11,7 +11,10 @@ Modes (``train.mode``), with X_r an LR crop, e_d = E_deg(X_r) and R, E_img, E_de
   (``train.fixed_degradation``: a downscaler name of ``tta_sr.archs.downscalers``, default ``area``).
 Anchors, each an option added to any mode: ``train.source_opt`` (low frequencies of M(X_r) to those of the
 frozen source model), ``train.color_opt`` (low frequencies of down_aa(M(X_r)) to X_r), see
-``tta_sr.losses.low_pass_loss``; ``train.trainable`` (a subset of M).
+``tta_sr.losses.low_pass_loss``, or any loss such as ``ReconstructionLoss`` for a perceptual anchor);
+``train.trainable`` (a subset of M); ``train.fisher_opt: {ratio, max_size}`` (SRTTA's parameter preservation,
+``tta_sr.models.fisher_restoration``: after each step the ``ratio`` most important entries of every trainable
+tensor go back to the source values; off by default).
 Only M (or the subset ``train.trainable``) is optimised. e_d of each image is computed once, on the
 whole image (``train.degradation_embedding: image``, default) or per crop (``crop``).
 The acceptance gate (``gate``, on by default; ``tta_sr.models.acceptance_gate``) compares the adapted and
@@ -79,6 +82,8 @@ class HRAwareTTAModel(SRAdaptationMixin, TTASRModelMixin, SRModel):
         self._init_early_stopping(train_opt.get('early_stopping') or {})
         self.setup_optimizers()
         self.setup_schedulers()
+        fisher_opt = train_opt.get('fisher_opt') or {}
+        self.build_fisher_restoration(fisher_opt.get('ratio', 0), fisher_opt.get('max_size', 64), self.source.state)
         if not resumed:
             self.export_outputs('base')
             if self.gate_opt['enabled']:

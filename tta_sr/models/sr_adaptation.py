@@ -8,9 +8,11 @@
   ``eval.dataroot_gt`` when given); a model adds its own fields to the report with ``report_extra``.
 Put it first: ``class M(SRAdaptationMixin, TTASRModelMixin, SRModel)``.
 """
+import copy
 import functools
 import os
 import re
+import time
 
 import numpy as np
 
@@ -19,6 +21,7 @@ from basicsr.utils.dist_util import master_only
 
 from tta_sr.data.lr_image_dataset import select_names
 from tta_sr.data.transforms import center_crop
+from tta_sr.models.fisher_restoration import CHARBONNIER_EPS, FisherRestoration, augmentation_consistency_loss
 from tta_sr.report.writer import write_report
 from tta_sr.utils.image_io import read_image, scan_images, to_tensor, write_image
 from tta_sr.utils.tiling import upscale_image
@@ -78,6 +81,30 @@ class SRAdaptationMixin:
 
     def _eval_net(self):
         return getattr(self, 'net_g_ema', self.net_g)
+
+    def build_fisher_restoration(self, ratio, max_size, source_state, eps=CHARBONNIER_EPS):
+        """``self.fisher``: a FisherRestoration of M's trainable parameters, estimated with the source weights
+        ``source_state`` on every adapted LR image (each centre-cropped to at most ``max_size``) and restored
+        after each optimizer step; None when ``ratio`` is 0. Sets ``self.fisher_seconds``."""
+        self.fisher, self.fisher_seconds = None, 0.0
+        if not ratio:
+            return
+        start = time.perf_counter()
+        net = self.get_bare_model(self.net_g)
+        current = copy.deepcopy(net.state_dict())
+        net.load_state_dict(source_state)  # on resume M holds adapted weights
+        self.fisher = FisherRestoration(net, ratio)
+        batches = (lr_image_tensor(p, max_size, self.device) for p in self.adapted_images)
+        self.fisher.estimate(functools.partial(augmentation_consistency_loss, eps=eps), batches)
+        net.load_state_dict(current)
+        self.fisher_seconds = time.perf_counter() - start
+        get_root_logger().info(f'Fisher restoration: {self.fisher.restored_fraction():.3f} of the trainable entries '
+                               f'are kept at the source values (ratio {ratio}; {self.fisher_seconds:.1f} s)')
+
+    def after_optimizer_step(self):
+        """Fisher restoration (when built): theta <- m * theta_source + (1 - m) * theta."""
+        if getattr(self, 'fisher', None) is not None:
+            self.fisher.restore()
 
     @functools.cached_property
     def adapted_images(self):

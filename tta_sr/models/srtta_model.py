@@ -24,7 +24,6 @@ Images the run has not reached when training ends (``total_iter`` below the numb
 then, so every image has its adapted output; ``report.html``/``metrics.json`` follow (base vs adapted).
 """
 import copy
-import functools
 import os
 import time
 from collections import OrderedDict, defaultdict
@@ -40,8 +39,7 @@ from tta_sr.data.degradation_types import (apply_types, degradation_settings, id
                                            types_of, types_vector)
 from tta_sr.data.second_order_degradation import make_jpeger
 from tta_sr.data.transforms import center_crop, random_crop, random_flip
-from tta_sr.models.fisher_restoration import (CHARBONNIER_EPS, FisherRestoration, augmentation_consistency_loss,
-                                              charbonnier)
+from tta_sr.models.fisher_restoration import CHARBONNIER_EPS, charbonnier
 from tta_sr.models.model_base import TTASRModelMixin, load_weights_into
 from tta_sr.models.source_weights import SourceWeights
 from tta_sr.models.sr_adaptation import SRAdaptationMixin, lr_image_tensor
@@ -94,32 +92,10 @@ class SRTTAModel(SRAdaptationMixin, TTASRModelMixin, SRModel):
         self.setup_optimizers()
         self.setup_schedulers()
         self._optimizer_source = copy.deepcopy(self.optimizer_g.state_dict())
-        self.fisher = self._build_fisher(train_opt.get('fisher_ratio', 0.5), train_opt.get('fisher_max_size', 64))
+        self.build_fisher_restoration(train_opt.get('fisher_ratio', 0.5), train_opt.get('fisher_max_size', 64),
+                                      self.teacher.state_dict(), self.eps)
         if not self.opt['path'].get('resume_state'):
             self.export_outputs('base')
-
-    def _build_fisher(self, ratio, max_size):
-        """FisherRestoration of M's trainable parameters, estimated with M_0's weights on the LR images
-        (each centre-cropped to at most ``max_size``); None when ``ratio`` is 0."""
-        self.fisher_seconds = 0.0
-        if not ratio:
-            return None
-        start = time.perf_counter()
-        net = self.get_bare_model(self.net_g)
-        current = copy.deepcopy(net.state_dict())
-        net.load_state_dict(self.teacher.state_dict())  # on resume M holds adapted weights
-        fisher = FisherRestoration(net, ratio)
-        batches = (lr_image_tensor(p, max_size, self.device) for p in self.adapted_images)
-        fisher.estimate(functools.partial(augmentation_consistency_loss, eps=self.eps), batches)
-        net.load_state_dict(current)
-        self.fisher_seconds = time.perf_counter() - start
-        get_root_logger().info(f'Fisher restoration: {fisher.restored_fraction():.3f} of the trainable entries are '
-                               f'kept at the source values (ratio {ratio}; {self.fisher_seconds:.1f} s)')
-        return fisher
-
-    def after_optimizer_step(self):
-        if self.fisher is not None:
-            self.fisher.restore()
 
     # ------------------------------------------------------------------ adaptation
     def feed_data(self, data):
