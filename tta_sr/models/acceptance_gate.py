@@ -26,7 +26,7 @@ from torch.nn import functional as F
 from tta_sr.archs.downscalers import downscale
 
 DEFAULTS = {'enabled': True, 'downscaler': 'bicubic_aa', 'min_gain_db': 0.05, 'max_halo_increase': 0.10,
-            'max_colour_increase': 0.5, 'min_texture_ratio': 0.9}
+            'max_colour_increase': 0.5, 'min_texture_ratio': 0.9, 'min_images': 4}
 CRITERIA = ('consistency', 'halo', 'colour', 'texture')
 
 

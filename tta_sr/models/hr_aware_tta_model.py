@@ -265,10 +265,14 @@ class HRAwareTTAModel(SRAdaptationMixin, TTASRModelMixin, SRModel):
     # ------------------------------------------------------------------ the acceptance gate
     @functools.cached_property
     def gate_images(self):
-        """The LR images the gate compares on: the validation split (all adapted images without one)."""
+        """The LR images the gate compares on: the validation split, or all adapted images when there is none or
+        it holds fewer than ``gate.min_images`` (a mean over one or two images decides on too little; the
+        criteria are not the training loss, so the training images are fair, if optimistic, witnesses)."""
         val_opt = self.opt['datasets'].get('val')
         if val_opt and val_opt.get('type', 'LRImageDataset') == 'LRImageDataset':
-            return LRImageDataset(dict(val_opt, phase='val')).paths
+            paths = LRImageDataset(dict(val_opt, phase='val')).paths
+            if len(paths) >= self.gate_opt['min_images']:
+                return paths
         return self.adapted_images
 
     def gate_criteria(self, net):
