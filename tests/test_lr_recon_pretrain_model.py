@@ -73,6 +73,20 @@ def test_validation_scores_reconstruction(tmp_path, hr_dir):
     assert results['psnr_rec'] == pytest.approx(results['psnr_bicubic_aa'])  # untrained R is the AA downscale
 
 
+def test_validation_mean_stays_finite_when_a_baseline_is_exact(tmp_path, hr_dir):
+    """In the bicubic family X_s is the antialiased downscale itself: that baseline scores the cap, not inf."""
+    from tta_sr.models.lr_recon_pretrain_model import PSNR_CAP_DB
+    opt = pretrain_options(hr_dir)
+    opt['datasets']['val'] = {'name': 'hr_val', 'type': 'HRDegradationDataset', 'dataroot_gt': str(hr_dir),
+                              'gt_size': 64, 'fixed_seed': 100, 'family_prob': {'bicubic': 1}}
+    opt = parsed(opt, tmp_path)
+    model = build_model(opt)
+    loader = torch.utils.data.DataLoader(HRDegradationDataset(opt['datasets']['val']), batch_size=1)
+    model.nondist_validation(loader, 0, None, False)
+    assert model.metric_results['psnr_bicubic_aa'] == PSNR_CAP_DB
+    assert 5 < model.metric_results['psnr_area'] < PSNR_CAP_DB
+
+
 def test_without_far_and_controller_is_lway_branch(tmp_path, hr_dir):
     opt = pretrain_options(hr_dir)
     del opt['network_far'], opt['train']['far_opt'], opt['train']['controller']
