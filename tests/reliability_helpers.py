@@ -34,15 +34,28 @@ def write_images(folder, count, size, prefix='img'):
     return [write_image(os.path.join(str(folder), f'{prefix}{i:02d}.png'), smooth_image(i, size)) for i in range(count)]
 
 
+def source_weights(folder):
+    """``folder/source_sr.pth``: seeded weights of the tiny SR net, the model a stage-2 run adapts (a resumed run
+    reloads them as its source model, so a run cannot start from a random initialisation)."""
+    path = os.path.join(str(folder), 'source_sr.pth')
+    if not os.path.exists(path):
+        from basicsr.archs import build_network
+        torch.manual_seed(0)
+        torch.save({'params': build_network(dict(SR_NET)).state_dict()}, path)
+    return path
+
+
 def tta_options(name, lr_dir, branch, total_iter=4, checkpoint_freq=2, lr=1e-2, val=True, **train):
-    """A tiny stage-2 run: 16 x 16 crops, batch 2, SRVGGNetCompact of width 8, hr_aware mode with FAR."""
+    """A tiny stage-2 run: 16 x 16 crops, batch 2, SRVGGNetCompact of width 8 from :func:`source_weights` (beside
+    the branch file), hr_aware mode with FAR."""
     opt = {
         'name': name, 'model_type': 'HRAwareTTAModel', 'scale': 4, 'num_gpu': 0, 'manual_seed': 0,
         'datasets': {'train': {'name': 'lr', 'type': 'LRImageDataset', 'dataroot_lq': str(lr_dir), 'lq_size': 16,
                                'split': 'train', 'num_worker_per_gpu': 0, 'batch_size_per_gpu': 2,
                                'dataset_enlarge_ratio': 3}},
         'network_g': dict(SR_NET), 'network_recon': dict(RECON), 'network_far': dict(FAR),
-        'path': {'pretrain_network_g': None, 'pretrain_network_recon': str(branch), 'resume_state': None},
+        'path': {'pretrain_network_g': source_weights(os.path.dirname(str(branch))), 'param_key_g': 'params',
+                 'pretrain_network_recon': str(branch), 'resume_state': None},
         'train': {'mode': 'hr_aware', 'ema_decay': 0.9, 'optim_g': {'type': 'Adam', 'lr': lr, 'betas': [0.9, 0.999]},
                   'scheduler': {'type': 'MultiStepLR', 'milestones': [1000], 'gamma': 0.5},
                   'total_iter': total_iter, 'warmup_iter': -1, 'rec_opt': {'type': 'ReconstructionLoss'},
