@@ -38,8 +38,9 @@ LABELS = {'base': 'base (no TTA)', 'rec_only': 'rec_only (L_rec, LWay branch)', 
 ARROWS = {'psnr_y': 'PSNR-Y ↑', 'ssim': 'SSIM ↑', 'lpips': 'LPIPS ↓', 'niqe': 'NIQE ↓'}
 
 
-def run_method(cfg, method, pairs, scorer, gts, logger):
-    """Adapt, time, measure and score one TTA method; returns its result dict."""
+def run_method(cfg, method, pairs, scorer, gts, logger, score_base):
+    """Adapt, time, measure and score one TTA method; returns its result dict and the base outputs.
+    ``score_base(outputs)``: the base outputs' scores, which a method that the gate refused ends with."""
     import torch
     root = os.path.join(cfg['out'], 'runs', method)
     opt, branch_path = common.model_options(cfg, method, pairs, root)
@@ -67,7 +68,7 @@ def run_method(cfg, method, pairs, scorer, gts, logger):
               'lpips_in_loss': getattr(model.cri_rec, 'lpips_name', None), 'gate': model.gate_result}
     if model.gate_result and model.gate_result['decision'] == 'source':
         result['metrics_before_gate'] = scores  # what the adapted model scored; the method ends as the base model
-        result['metrics'] = scorer.score_images(base, gts)
+        result['metrics'] = score_base(base)
     del model
     gc.collect()
     return result, base
@@ -208,7 +209,14 @@ def main(argv=None):
     common.merge_results(results, args.merge_from, 'results.json', settings)
     results.update(machine=common.machine_info(cfg), metric_info=scorer.info(),
                    command='python ' + ' '.join([os.path.relpath(__file__)] + (argv or sys.argv[1:])))
-    base_outputs = None
+    base_outputs, base_cache = None, {}
+
+    def score_base(outputs):
+        """Scores of the base outputs, computed once per run: every method exports the same ones."""
+        if 'metrics' not in base_cache:
+            base_cache['metrics'] = scorer.score_images(outputs, gts)
+        return base_cache['metrics']
+
     for method in cfg['methods']:
         if method == 'base':
             continue
@@ -216,7 +224,7 @@ def main(argv=None):
         if method == 'srtta':
             result, base_outputs = run_srtta(cfg, pairs, scorer, gts, logger)
         else:
-            result, base_outputs = run_method(cfg, method, pairs, scorer, gts, logger)
+            result, base_outputs = run_method(cfg, method, pairs, scorer, gts, logger, score_base)
         results['methods'][method] = result
         common.dump_json(results_path, results)
         logger.info(f'[{method}] ' + ', '.join(f'{k} {v["mean"]:.4f}' for k, v in result['metrics'].items()) +
@@ -227,8 +235,7 @@ def main(argv=None):
             from tta_sr.weights.resolver import build_pretrained
             net = build_pretrained(cfg['model'], device=cfg['device'])
             base_outputs = scorer.upscale_all(net, pairs, os.path.join(cfg['out'], 'runs', 'base'))
-        results['methods']['base'] = {'metrics': scorer.score_images(base_outputs, gts)}
-        common.dump_json(results_path, results)
+        results['methods']['base'] = {'metrics': score_base(base_outputs)}
     common.dump_json(results_path, results)
     write_markdown(os.path.join(cfg['out'], 'results.md'), results, cfg)
     plot(os.path.join(cfg['out'], 'results.png'), results)

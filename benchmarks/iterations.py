@@ -27,7 +27,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
 
 
-
 def run_curve(cfg, method, pairs, scorer, gts, logger, every, results, path):
     import torch
     root = os.path.join(cfg['out'], 'runs', method)
