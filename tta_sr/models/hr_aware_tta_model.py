@@ -18,7 +18,8 @@ tensor go back to the source values; off by default).
 Only M (or the subset ``train.trainable``) is optimised. e_d of each image is computed once, on the
 whole image (``train.degradation_embedding: image``, default) or per crop (``crop``).
 The acceptance gate (``gate``, on by default; ``tta_sr.models.acceptance_gate``) compares the adapted and
-the source model on the validation split (all images without one) with GT-free criteria, at the end of
+the source model on the validation split (all images without one, or when it holds fewer than
+``gate.min_images``) with GT-free criteria, at the end of
 training and, when early stopping is on, at every validation (only accepted states can be the best); when
 the adapted model fails, the run ends with the source weights and says why.
 Outputs, in the experiment folder: ``results/base`` (M before adaptation, written at start),

@@ -38,6 +38,11 @@ from tta_sr.weights.resolver import load_state_dict
 PSNR_CAP_DB = 100.0  # the validation PSNR of an exact 8-bit match (whose MSE is 0)
 
 
+def capped_psnr(image, target):
+    """PSNR (dB, RGB, 8-bit) of ``image`` (3, H, W) in [0, 1] against the 8-bit ``target``, at most PSNR_CAP_DB."""
+    return min(calculate_psnr(tensor2img(image), target, 0), PSNR_CAP_DB)
+
+
 @MODEL_REGISTRY.register()
 class LRReconPretrainModel(TTASRModelMixin, SRModel):
     """``network_g`` is the LRReconNet; ``train.pixel_opt`` is L_rec (a ReconstructionLoss)."""
@@ -152,9 +157,9 @@ class LRReconPretrainModel(TTASRModelMixin, SRModel):
             baselines = {f'psnr_{k}': downscale(self.gt, self.opt['scale'], k) for k in PLAIN}
             for i in range(self.lq.size(0)):
                 target = tensor2img(self.lq[i])
-                sums['psnr_rec'] += min(calculate_psnr(tensor2img(self.output[i]), target, 0), PSNR_CAP_DB)
+                sums['psnr_rec'] += capped_psnr(self.output[i], target)
                 for key, image in baselines.items():
-                    sums[key] += min(calculate_psnr(tensor2img(image[i].clamp(0, 1)), target, 0), PSNR_CAP_DB)
+                    sums[key] += capped_psnr(image[i].clamp(0, 1), target)
             sums['lpips_rec'] += lpips(self.output.clamp(0, 1), self.lq).sum().item()
         count = len(dataloader.dataset)
         self.metric_results = {k: v / count for k, v in sums.items()}

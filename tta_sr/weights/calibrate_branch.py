@@ -63,7 +63,7 @@ def calibrate(name, options_file, seed=40000, count=400):
     from basicsr.archs import build_network
     from tta_sr.models.branch_components import Controller
     from tta_sr.utils.atomic import atomic_write_text
-    from tta_sr.weights.branches import BRANCH_DIR, branch_source
+    from tta_sr.weights.branches import BRANCH_DIR, BRANCH_PREFIX, branch_source
     from tta_sr.weights.resolver import load_state_dict
     path, sidecar = branch_source(name)
     if not sidecar or not sidecar['network_recon'].get('prior'):
@@ -81,7 +81,7 @@ def calibrate(name, options_file, seed=40000, count=400):
               'default_psnr': round(grid[(1, 1, 0)], 3), 'calibrated_psnr': round(grid[best], 3)}
     sidecar['network_recon'].update(prior_sharpness=best[0], gate_sharpness=best[1], gate_offset=best[2])
     sidecar.setdefault('recipe', {})['calibration'] = record
-    atomic_write_text(os.path.join(BRANCH_DIR, f'lr_recon_{name}.yml'), yaml.safe_dump(sidecar, sort_keys=False))
+    atomic_write_text(os.path.join(BRANCH_DIR, f'{BRANCH_PREFIX}{name}.yml'), yaml.safe_dump(sidecar, sort_keys=False))
     return dict(record, prior_sharpness=best[0], gate_sharpness=best[1], gate_offset=best[2])
 
 
