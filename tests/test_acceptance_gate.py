@@ -42,6 +42,9 @@ def test_decision_names_what_failed():
     assert not no_gain.accepted and no_gain.failed == ['consistency']
     blurry = decide(OK, dict(better, texture=0.24), opt)
     assert not blurry.accepted and blurry.failed == ['texture'] and 'texture ratio 0.800' in blurry.reason
+    # by default a model must overshoot 5% less than the source: as much halo as the source is not enough
+    assert decide(OK, dict(better, halo=0.9), opt).accepted
+    assert decide(OK, dict(better, halo=1.02), opt).failed == ['halo']
     haloed = decide(OK, dict(better, halo=1.5, colour=1.2), opt)
     assert haloed.failed == ['halo', 'colour'] and haloed.summary().startswith('kept the source model: halo, colour')
     assert decide(OK, dict(better, halo=float('nan')), opt).failed == ['finite']

@@ -6,7 +6,7 @@ Per image, with X the real LR (1, 3, H, W) and S = M(X) (1, 3, aH, aW), all in [
 | criterion | value | the adapted model must |
 | --- | --- | --- |
 | ``consistency`` | PSNR(D(S), X) in dB, D a neutral downscaler (``downscaler``, default antialiased bicubic) | gain at least ``min_gain_db`` |
-| ``halo`` | 255 * mean(relu(S - max_5(U)) + relu(min_5(U) - S)), U the bicubic upscale of X, max_5/min_5 over 5 x 5 windows: what overshoots the local range of a smooth reference (halos, ringing; in the spirit of DeSRA) | not exceed the source's by more than ``max_halo_increase`` (relative) + 0.05 |
+| ``halo`` | 255 * mean(relu(S - max_5(U)) + relu(min_5(U) - S)), U the bicubic upscale of X, max_5/min_5 over 5 x 5 windows: what overshoots the local range of a smooth reference (halos, ringing; in the spirit of DeSRA) | stay within (1 + ``max_halo_increase``) x the source's + 0.05; the default -0.05 asks for 5% less overshoot than the source model |
 | ``colour`` | 255 * mean_c abs(mean(D(S)_c) - mean(X_c)): a tone or colour cast against the LR | not exceed the source's by more than ``max_colour_increase`` (8-bit levels) |
 | ``texture`` | LPIPS(U, S - mean(S) + mean(U)) (means per channel): how far the output is, perceptually, from the plain bicubic upscale U, whatever its tones (those are ``colour``'s) | keep at least ``min_texture_ratio`` of the source's: consistency with the LR can be bought by moving the output towards a blur (PSNR up, LPIPS up), and that is not a gain |
 
@@ -25,7 +25,7 @@ from torch.nn import functional as F
 
 from tta_sr.archs.downscalers import downscale
 
-DEFAULTS = {'enabled': True, 'downscaler': 'bicubic_aa', 'min_gain_db': 0.05, 'max_halo_increase': 0.10,
+DEFAULTS = {'enabled': True, 'downscaler': 'bicubic_aa', 'min_gain_db': 0.05, 'max_halo_increase': -0.05,
             'max_colour_increase': 0.5, 'min_texture_ratio': 0.9, 'min_images': 4}
 CRITERIA = ('consistency', 'halo', 'colour', 'texture')
 
