@@ -93,6 +93,20 @@ def test_option_files_are_the_templates_with_the_command_line_on_top(tmp_path):
             assert cpu == expected, path
 
 
+def test_the_shipped_defaults_are_the_same_in_every_template():
+    """The quickstart and every HR-aware template carry one source anchor; every gated template one gate block
+    (docs/adaptation.md documents those values as the defaults)."""
+    quickstart = adapt_options.read_options(adapt_options.CPU_PRESET_FILE)
+    assert quickstart['train']['source_opt']['type'] == 'LowPassL1Loss'
+    for model, modes in adapt_options.templates().items():
+        for mode, path in modes.items():
+            template = adapt_options.read_options(path)
+            if mode == 'hr_aware':
+                assert template['train']['source_opt'] == quickstart['train']['source_opt'], path
+            if template['model_type'] == 'HRAwareTTAModel':
+                assert template['gate'] == quickstart['gate'], path
+
+
 def test_srtta_iterations_are_per_photo(tmp_path):
     """SRTTA adapts to one whole photo per iteration: total_iter is the number of photos, --iters the steps per
     photo, and the CPU preset adds no validation split the template does not have."""
