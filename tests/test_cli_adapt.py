@@ -94,10 +94,12 @@ def test_option_files_are_the_templates_with_the_command_line_on_top(tmp_path):
 
 
 def test_the_shipped_defaults_are_the_same_in_every_template():
-    """The quickstart and every HR-aware template carry one source anchor; every gated template one gate block
-    (docs/adaptation.md documents those values as the defaults)."""
+    """The quickstart and every HR-aware template carry one source anchor; every gated template one gate block,
+    which spells out the gate's own defaults (acceptance_gate.DEFAULTS, what docs/adaptation.md documents)."""
+    from tta_sr.models.acceptance_gate import DEFAULTS, gate_options
     quickstart = adapt_options.read_options(adapt_options.CPU_PRESET_FILE)
     assert quickstart['train']['source_opt']['type'] == 'LowPassL1Loss'
+    assert gate_options(quickstart['gate']) == DEFAULTS
     for model, modes in adapt_options.templates().items():
         for mode, path in modes.items():
             template = adapt_options.read_options(path)
