@@ -9,9 +9,10 @@ Modes (``train.mode``), with X_r an LR crop, e_d = E_deg(X_r) and R, E_img, E_de
 - ``rec_only``: L_rec(R(e_d, E_img(M(X_r))), X_r).
 - ``fixed``: L_rec(D(M(X_r)), X_r) with a known degradation D instead of the branch
   (``train.fixed_degradation``: a downscaler name of ``tta_sr.archs.downscalers``, default ``area``).
-Anchors, each an option added to any mode: ``train.source_opt`` (low frequencies of M(X_r) to those of the
-frozen source model), ``train.color_opt`` (low frequencies of down_aa(M(X_r)) to X_r), see
-``tta_sr.losses.low_pass_loss``, or any loss such as ``ReconstructionLoss`` for a perceptual anchor);
+Anchors, each an option added to any mode: ``train.source_opt`` (the low frequencies of M(X_r), and with
+``detail_weight`` the detail above them, to those of the frozen source model), ``train.color_opt`` (low
+frequencies of down_aa(M(X_r)) to X_r), see ``tta_sr.losses.low_pass_loss``, or any loss such as
+``ReconstructionLoss`` for a perceptual anchor);
 ``train.trainable`` (a subset of M); ``train.fisher_opt: {ratio, max_size}`` (SRTTA's parameter preservation,
 ``tta_sr.models.fisher_restoration``: after each step the ``ratio`` most important entries of every trainable
 tensor go back to the source values; off by default).
