@@ -29,6 +29,11 @@ python benchmarks/iterations.py "${CURVE[@]}" --methods hr_aware --out "$OUT/cur
 python benchmarks/iterations.py "${CURVE[@]}" --methods lway --out "$OUT/curves_600_lway" > "$OUT/curves_b.log" 2>&1 &
 wait
 python benchmarks/iterations.py "${CURVE[@]}" --methods '' --out "$OUT/curves_600" --merge-from "$OUT/curves_600_lway"
-# the same HR-aware curve with the steady option of docs/adaptation.md (row E: L1-only L_rec, perceptual source anchor)
+# the same HR-aware curve with the steady option of docs/adaptation.md (row E: L1-only L_rec, perceptual source
+# anchor) and with the low-pass anchor alone (row J, the previous default)
 python benchmarks/iterations.py "${CURVE[@]}" --methods hr_aware --set train.rec_opt.lpips_weight=0 \
-    --set 'train.source_opt={type: ReconstructionLoss, l1_weight: 0, lpips_weight: 1}' --out "$OUT/curves_600_steady"
+    --set 'train.source_opt={type: ReconstructionLoss, l1_weight: 0, lpips_weight: 1}' --out "$OUT/curves_600_steady" \
+    > "$OUT/curves_c.log" 2>&1 &
+python benchmarks/iterations.py "${CURVE[@]}" --methods hr_aware --set train.source_opt.detail_weight=0 \
+    --out "$OUT/curves_600_lowpass" > "$OUT/curves_d.log" 2>&1 &
+wait
