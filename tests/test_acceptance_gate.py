@@ -117,3 +117,28 @@ def test_a_validation_split_under_min_images_is_judged_on_every_image(tmp_path, 
     assert 1 <= len(val) < 4
     assert sorted(model.gate_images) == sorted(val if min_images == 1 else model.adapted_images)
     assert len(model.adapted_images) == 4
+
+
+def test_the_validation_after_the_final_save_decides_nothing(tmp_path, dark_source):
+    """BasicSR's train loop validates once more after ``save(-1, -1)``: that validation reports its loss, but
+    neither re-runs the gate (which would judge the restored source model against itself) nor early-stops."""
+    opt = tta_opt(tmp_path, dark_source / 'lr', None, mode='fixed', fixed_degradation='area', total_iter=3,
+                  rec_opt={'type': 'ReconstructionLoss', 'lpips_weight': 0.0}, early_stopping={'patience': 1},
+                  optim_g={'type': 'Adam', 'lr': 50.0, 'betas': [0.9, 0.999]})
+    opt['path'].update(pretrain_network_g=str(dark_source / 'dark.pth'), param_key_g='params')
+    opt['gate'] = {'enabled': True}
+    model = build_tta_model(opt)
+    dataset = LRImageDataset(opt['datasets']['train'])
+    for it in (1, 2):
+        model.feed_data(lr_batch(dataset))
+        model.optimize_parameters(it)
+    model.save(-1, -1)
+    decided = dict(model.gate_result)
+    weights = {k: v.clone() for k, v in model.net_g.state_dict().items()}
+    loader = [lr_batch(LRImageDataset(dict(opt['datasets']['train'], phase='val')), (0,))]
+    for it in (3, 4):
+        model.nondist_validation(loader, it, None, False)
+    assert decided['decision'] == 'source' and model.gate_result == decided
+    assert 'val_gate_consistency_gain' not in model.history and not model.stopped
+    assert [it for it, _ in model.history['val_ssl_loss']] == [3, 4]
+    assert all(torch.equal(v, model.net_g.state_dict()[k]) for k, v in weights.items())

@@ -134,6 +134,7 @@ class HRAwareTTAModel(SRAdaptationMixin, TTASRModelMixin, SRModel):
         self.patience = opt.get('patience', 0)
         self.monitor = self.opt.get('val', {}).get('monitor', 'ssl_loss')
         self.best_value, self.best_iter, self.best_state, self.bad_checks, self.stopped = math.inf, 0, None, 0, False
+        self.finished = False  # set by the end-of-training save: the weights are decided
 
     # ------------------------------------------------------------------ training
     def feed_data(self, data):
@@ -211,6 +212,8 @@ class HRAwareTTAModel(SRAdaptationMixin, TTASRModelMixin, SRModel):
         get_root_logger().info(f'Validation @ iter {current_iter}: ssl_loss {self.metric_results["ssl_loss"]:.5f}')
         if tb_logger:
             tb_logger.add_scalar('metrics/ssl_loss', self.metric_results['ssl_loss'], current_iter)
+        if self.finished:  # BasicSR validates once more after the final save: report, decide nothing
+            return
         accepted = True
         if self.patience and self.gate_opt['enabled']:
             decision = decide(self.source_criteria, self.gate_criteria(net), self.gate_opt)
@@ -311,6 +314,7 @@ class HRAwareTTAModel(SRAdaptationMixin, TTASRModelMixin, SRModel):
         if current_iter == -1:  # end of training: the weights saved, exported and reported are the gate's choice
             self.restore_best()
             self.apply_gate()
+            self.finished = True
         super().save(epoch, current_iter)
         if current_iter == -1:
             self.export_outputs('adapted')
