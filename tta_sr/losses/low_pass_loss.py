@@ -4,9 +4,10 @@
                + detail_weight * mean | (P - G_sigma(P)) - (T - G_sigma(T)) |     (G: Gaussian blur, std sigma pixels)
 
 Two uses in HRAwareTTAModel, each an option:
-- ``train.source_opt``: P = M(X_r), T = M_src(X_r), the frozen source model's output (sigma in HR pixels): M may
-  change the details the branch judges, not the content and tones the source model already got right
-  (SRTTA's consistency to the source, at low frequency only).
+- ``train.source_opt``: P = M(X_r), T = M_src(X_r), the frozen source model's output (sigma in HR pixels). The
+  low-frequency term keeps the content and tones the source model already got right (SRTTA's consistency to
+  the source); with ``detail_weight`` = 0 the detail is free, and over long runs it drifts into sharpening that
+  the photos do not support, so the shipped templates hold it too (``detail_weight: 1``, docs/adaptation.md).
 - ``train.color_opt``: P = down_aa(M(X_r)), T = X_r (sigma in LR pixels): a brightness and colour anchor to the
   real LR photo, which neither FAR nor LPIPS constrains.
 """
