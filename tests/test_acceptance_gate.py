@@ -69,12 +69,14 @@ def dark_source(tmp_path_factory):
     return root
 
 
-def run_to_end(tmp_path, root, lr, iters=30, **gate):
+def train_dark_source(tmp_path, root, lr, iters, gate=None, **train):
+    """The dark source model adapted in fixed (area) mode for ``iters`` steps, then the end-of-training save
+    (gate on, with ``gate`` overrides). Returns the model and its options."""
     opt = tta_opt(tmp_path, root / 'lr', None, mode='fixed', fixed_degradation='area', total_iter=iters,
                   rec_opt={'type': 'ReconstructionLoss', 'lpips_weight': 0.0},
-                  optim_g={'type': 'Adam', 'lr': lr, 'betas': [0.9, 0.999]})
+                  optim_g={'type': 'Adam', 'lr': lr, 'betas': [0.9, 0.999]}, **train)
     opt['path'].update(pretrain_network_g=str(root / 'dark.pth'), param_key_g='params')
-    opt['gate'] = {'enabled': True, **gate}
+    opt['gate'] = {'enabled': True, **(gate or {})}
     model = build_tta_model(opt)
     dataset = LRImageDataset(opt['datasets']['train'])
     for it in range(1, iters + 1):
@@ -82,6 +84,11 @@ def run_to_end(tmp_path, root, lr, iters=30, **gate):
         model.feed_data(lr_batch(dataset))
         model.optimize_parameters(it)
     model.save(-1, -1)
+    return model, opt
+
+
+def run_to_end(tmp_path, root, lr, iters=30, **gate):
+    _, opt = train_dark_source(tmp_path, root, lr, iters, gate)
     folder = opt['path']['experiments_root']
     with open(os.path.join(folder, 'metrics.json')) as f:
         gate = json.load(f)['gate']
@@ -122,17 +129,7 @@ def test_a_validation_split_under_min_images_is_judged_on_every_image(tmp_path, 
 def test_the_validation_after_the_final_save_decides_nothing(tmp_path, dark_source):
     """BasicSR's train loop validates once more after ``save(-1, -1)``: that validation reports its loss, but
     neither re-runs the gate (which would judge the restored source model against itself) nor early-stops."""
-    opt = tta_opt(tmp_path, dark_source / 'lr', None, mode='fixed', fixed_degradation='area', total_iter=3,
-                  rec_opt={'type': 'ReconstructionLoss', 'lpips_weight': 0.0}, early_stopping={'patience': 1},
-                  optim_g={'type': 'Adam', 'lr': 50.0, 'betas': [0.9, 0.999]})
-    opt['path'].update(pretrain_network_g=str(dark_source / 'dark.pth'), param_key_g='params')
-    opt['gate'] = {'enabled': True}
-    model = build_tta_model(opt)
-    dataset = LRImageDataset(opt['datasets']['train'])
-    for it in (1, 2):
-        model.feed_data(lr_batch(dataset))
-        model.optimize_parameters(it)
-    model.save(-1, -1)
+    model, opt = train_dark_source(tmp_path, dark_source, lr=50.0, iters=2, early_stopping={'patience': 1})
     decided = dict(model.gate_result)
     weights = {k: v.clone() for k, v in model.net_g.state_dict().items()}
     loader = [lr_batch(LRImageDataset(dict(opt['datasets']['train'], phase='val')), (0,))]
