@@ -9,7 +9,9 @@ from torch.nn import functional as F
 
 import tta_sr  # noqa: F401
 from tta_sr.data.lr_image_dataset import LRImageDataset
-from tta_sr.models.acceptance_gate import decide, gate_options, image_criteria
+from tta_sr.models.acceptance_gate import decide, image_criteria
+from tta_sr.options.schema import OptionError, resolve
+from tta_sr.options.stage2 import GATE
 from tta_sr.weights.resolver import load_state_dict
 from tta_helpers import TINY_ARCHS, build_tta_model, lr_batch, photo, tta_opt, write_photos
 
@@ -35,7 +37,7 @@ def test_criteria_see_blur_halos_and_colour_casts():
 
 
 def test_decision_names_what_failed():
-    opt = gate_options({})
+    opt = resolve(GATE, {}, 'gate')
     better = dict(OK, consistency=30.3)
     assert decide(OK, better, opt).accepted
     no_gain = decide(OK, dict(OK, consistency=30.01), opt)
@@ -48,9 +50,9 @@ def test_decision_names_what_failed():
     haloed = decide(OK, dict(better, halo=1.5, colour=1.2), opt)
     assert haloed.failed == ['halo', 'colour'] and haloed.summary().startswith('kept the source model: halo, colour')
     assert decide(OK, dict(better, halo=float('nan')), opt).failed == ['finite']
-    assert decide(OK, dict(OK, consistency=30.01), gate_options({'min_gain_db': 0.0})).accepted
-    with pytest.raises(ValueError, match='unknown'):
-        gate_options({'min_gain': 1})
+    assert decide(OK, dict(OK, consistency=30.01), resolve(GATE, {'min_gain_db': 0.0}, 'gate')).accepted
+    with pytest.raises(OptionError, match=r'unknown option gate\.min_gain: did you mean gate\.min_gain_db\?'):
+        resolve(GATE, {'min_gain': 1}, 'gate')
 
 
 @pytest.fixture(scope='module')

@@ -14,6 +14,7 @@ import tta_sr  # noqa: F401  (before basicsr)
 from tta_sr.commands import adapt_options
 from tta_sr.commands.adapt import gate_line, summary_lines
 from cli_helpers import status, tiny_model_files
+from tta_helpers import write_photos
 from tta_helpers import REPO_ROOT, subprocess_env, train_cmd, write_photos
 
 
@@ -68,10 +69,11 @@ def test_adapt_end_to_end_and_its_option_file_repeats_the_run(tmp_path, capfd):
 
 def test_option_files_are_the_templates_with_the_command_line_on_top(tmp_path):
     """Every template (model x mode) gives, with --preset gpu, itself plus only the command line's keys; --preset cpu
-    takes the quickstart's values of CPU_PRESET_KEYS and nothing else."""
+    lays the CPU preset's values over the keys the template has a section for, and nothing else."""
     found = adapt_options.templates()
     assert {'hr_aware', 'lway', 'fixed', 'srtta'} <= set(found['RealESRGAN_x4plus']) and 'realesr-animevideov3' in found
-    quickstart = adapt_options.read_options(adapt_options.CPU_PRESET_FILE)
+    preset = adapt_options.cpu_preset()
+    assert preset['train.total_iter'] == 80 and preset['datasets.train.lq_size'] == 32
     for model, modes in found.items():
         for mode, path in modes.items():
             template = adapt_options.read_options(path)
@@ -87,26 +89,21 @@ def test_option_files_are_the_templates_with_the_command_line_on_top(tmp_path):
             for dotted, value in run_keys.items():
                 adapt_options.set_key(expected, dotted, value)
             assert gpu == expected, path
-            for dotted in adapt_options.CPU_PRESET_KEYS:
-                adapt_options.set_key(expected, dotted, adapt_options.get_key(quickstart, dotted))
+            for dotted, value in preset.items():
+                adapt_options.set_key(expected, dotted, value)
             adapt_options.set_key(expected, 'train.total_iter', 7)
             assert cpu == expected, path
 
 
-def test_the_shipped_defaults_are_the_same_in_every_template():
-    """The quickstart and every HR-aware template carry one source anchor; every gated template one gate block,
-    which spells out the gate's own defaults (acceptance_gate.DEFAULTS, what docs/adaptation.md documents)."""
-    from tta_sr.models.acceptance_gate import DEFAULTS, gate_options
-    quickstart = adapt_options.read_options(adapt_options.CPU_PRESET_FILE)
-    assert quickstart['train']['source_opt']['type'] == 'LowPassL1Loss'
-    assert gate_options(quickstart['gate']) == DEFAULTS
-    for model, modes in adapt_options.templates().items():
-        for mode, path in modes.items():
-            template = adapt_options.read_options(path)
-            if mode == 'hr_aware':
-                assert template['train']['source_opt'] == quickstart['train']['source_opt'], path
-            if template['model_type'] == 'HRAwareTTAModel':
-                assert template['gate'] == quickstart['gate'], path
+def test_the_cpu_preset_skips_what_srtta_does_not_have(tmp_path):
+    """An SRTTA run has no EMA, early stopping or validation set: the CPU preset leaves those out (and the run
+    validates), and keeps the number of photos as train.total_iter."""
+
+    write_photos(tmp_path / 'pics', 3, 24)
+    path = adapt_options.templates()['RealESRGAN_x4plus']['srtta']
+    cpu = adapt_options.adapt_options(str(tmp_path / 'pics'), path, str(tmp_path / 'o'), preset='cpu')
+    assert 'ema_decay' not in cpu['train'] and 'early_stopping' not in cpu['train'] and 'val' not in cpu['datasets']
+    assert cpu['train']['total_iter'] == 3 and cpu['num_gpu'] == 0
 
 
 def test_srtta_iterations_are_per_photo(tmp_path):

@@ -8,11 +8,11 @@ from torch.utils.data import default_collate
 
 import tta_sr  # noqa: F401
 
-from tta_sr.archs.downscalers import downscale
 from tta_sr.data.degradation_families import (DEFAULT_MILD, degrade, degrade_mild, disk_kernel, draw_family,
                                               family_options, family_probabilities, sample_mild)
 from tta_sr.data.hr_degradation_dataset import HRDegradationDataset
 from tta_sr.data.second_order_degradation import make_jpeger, quantize, seeded
+from tta_sr.ops.downscalers import downscale
 from tta_helpers import build_model, parsed, photo, pretrain_options, write_photos
 
 JPEGER = make_jpeger()

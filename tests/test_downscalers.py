@@ -1,11 +1,11 @@
-"""Tests for tta_sr/archs/downscalers.py and the physical prior of tta_sr/archs/reconstructor_arch.py."""
+"""Tests for tta_sr/ops/downscalers.py and the physical prior of tta_sr/archs/reconstructor_arch.py."""
 import pytest
 import torch
 from torch.nn import functional as F
 
 import tta_sr  # noqa: F401
-from tta_sr.archs.downscalers import DownscalerBank, downscale, gaussian_blur, gaussian_kernel1d, parse_downscaler
 from tta_sr.archs.reconstructor_arch import Reconstructor
+from tta_sr.ops.downscalers import DownscalerBank, downscale, gaussian_blur, gaussian_kernel1d, parse_downscaler
 
 BANK = ['bicubic', 'bicubic_aa', 'area', 'gauss1.0', 'gauss2.5']
 

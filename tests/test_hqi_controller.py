@@ -4,7 +4,7 @@ import torch
 from torch.nn import functional as F
 
 from tta_sr.losses.hqi_controller import controller_scale, hqi
-from tta_sr.losses.lpips_metric import build_lpips
+from tta_sr.archs.lpips_arch import build_lpips
 
 
 def test_hqi_is_one_for_identical_and_falls_with_noise():

@@ -136,7 +136,7 @@ def test_modes_give_finite_losses(tmp_path, data, mode):
 
 
 def test_fixed_mode_reconstructs_with_its_downscaler_and_needs_no_branch(tmp_path, data):
-    from tta_sr.archs.downscalers import downscale
+    from tta_sr.ops.downscalers import downscale
     model, dataset, _ = _model(tmp_path, data, mode='fixed', fixed_degradation='gauss1.0',
                                rec_opt={'type': 'ReconstructionLoss', 'lpips_weight': 0.0})
     assert model.net_recon is None

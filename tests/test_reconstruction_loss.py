@@ -4,7 +4,7 @@ import torch
 from basicsr.losses import build_loss
 from torch.nn import functional as F
 
-from tta_sr.losses.lpips_metric import build_lpips
+from tta_sr.archs.lpips_arch import build_lpips
 
 
 def _smooth(seed=0):

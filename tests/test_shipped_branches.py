@@ -28,12 +28,12 @@ from torch.nn import functional as F
 import tta_sr  # noqa: F401
 from basicsr.archs import build_network
 
-from tta_sr.archs.downscalers import PLAIN, downscale
 from tta_sr.data.degradation_families import FAMILIES
 from tta_sr.data.hr_degradation_dataset import HRDegradationDataset
 from tta_sr.data.second_order_degradation import quantize
 from tta_sr.losses.far_loss import FARLoss
 from tta_sr.models.branch_components import Controller
+from tta_sr.ops.downscalers import PLAIN, downscale
 from tta_sr.utils.image_io import write_image
 from tta_sr.weights.branches import branch_source, shipped_branch_names
 from tta_sr.weights.resolver import load_state_dict

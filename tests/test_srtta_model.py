@@ -79,7 +79,7 @@ def test_one_step_changes_only_the_parameters_allowed_to_change(tmp_path, lr_dir
 
 def test_loss_is_srtta_feature_reconstruction(tmp_path, lr_dir):
     """At the source (student = teacher) L = (1 + teacher_weight) * Charb(f(X'), f_0(X)); X' differs from X."""
-    model = _model(tmp_path, lr_dir, teacher_weight=0.5, fisher_ratio=0)
+    model = _model(tmp_path, lr_dir, teacher_weight=0.5, fisher_opt={'ratio': 0, 'max_size': 16})
     assert model.fisher is None
     captured = {}
     real_step = model.guarded_step
@@ -159,8 +159,8 @@ def test_srtta_yaml_runs_end_to_end(tmp_path, lr_dir):
     opt['path']['pretrain_network_g'] = None
     opt['datasets']['train']['dataroot_lq'] = str(lr_dir)
     opt['num_gpu'] = 0
-    opt['train'].update(iterations_per_image=2, patch_size=16, patch_batch=2, fisher_max_size=16, total_iter=1)
-    opt['eval'].update(tile=0, metrics=['psnr_y'])
+    opt['train'].update(iterations_per_image=2, patch_size=16, patch_batch=2, fisher_opt={'max_size': 16}, total_iter=1)
+    opt['eval'] = {'tile': 0, 'metrics': ['psnr_y']}
     out = subprocess.run(train_cmd(write_yaml(tmp_path / 'srtta.yml', opt)), cwd=tmp_path, env=subprocess_env(),
                          capture_output=True, text=True, timeout=500)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]

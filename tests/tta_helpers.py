@@ -113,7 +113,7 @@ def srtta_options(lr_dir, arch='RRDBNet', name='srtta', **train):
         'network_g': copy.deepcopy(TINY_ARCHS[arch]),
         'path': {'pretrain_network_g': None, 'resume_state': None, 'strict_load_g': True},
         'train': dict({'types': ['blur', 'noise', 'jpeg'], 'iterations_per_image': 2, 'patch_size': 16,
-                       'patch_batch': 2, 'fisher_ratio': 0.5, 'fisher_max_size': 16,
+                       'patch_batch': 2, 'fisher_opt': {'ratio': 0.5, 'max_size': 16},
                        'optim_g': {'type': 'Adam', 'lr': 1e-2, 'betas': [0.9, 0.999]},
                        'scheduler': {'type': 'MultiStepLR', 'milestones': [1000], 'gamma': 0.5},
                        'total_iter': 2, 'warmup_iter': -1}, **train),

@@ -32,7 +32,7 @@ from basicsr.utils.registry import ARCH_REGISTRY
 from torch import nn
 from torch.nn import functional as F
 
-from tta_sr.archs.downscalers import gaussian_blur
+from tta_sr.ops.downscalers import gaussian_blur
 
 
 @ARCH_REGISTRY.register()

@@ -298,7 +298,7 @@ class LPIPSBackboneEncoder(_FrozenEncoder):
 
     def __init__(self, net='alex', stage=2, weights_path=None):
         super().__init__()
-        from tta_sr.losses.lpips_metric import LPIPSInputScaling, ShiftTolerantBackbone, load_stlpips_state
+        from tta_sr.archs.lpips_arch import LPIPSInputScaling, ShiftTolerantBackbone, load_stlpips_state
 
         if stage not in (1, 2, 3, 4, 5):
             raise ValueError(f'LPIPSBackboneEncoder stage must be 1..5, got {stage!r}')

@@ -31,7 +31,7 @@ class LRReconNet(nn.Module):
         prior: None, or R's bank of downscalers (e.g. [bicubic, bicubic_aa, area, gauss0.8, gauss1.6]).
         deg_num_feat: width of E_deg (default num_feat).
         deg_highpass: E_deg's high-pass input sigma (0: raw LR; see DegradationEncoder).
-        prior_sharpness, gate_sharpness, gate_offset: R's calibration (``tta_sr.weights.calibrate_branch``).
+        prior_sharpness, gate_sharpness, gate_offset: R's calibration (``scripts/calibrate_branch.py``).
     """
 
     def __init__(self, scale=4, emb_dim=512, num_feat=64, deg_num_block=16, img_num_block=6, rec_num_block=8,

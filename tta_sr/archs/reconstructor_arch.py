@@ -9,7 +9,7 @@ the body predicts what the degradation adds to a downscale of Y.
     X_hat = D(Y, e_d) + g(e_d) * conv_last(lrelu(F0 + MConv(F_K, emb)))
 
 Without a prior (``prior: null``), D(Y, e_d) = down_a(Y), the antialiased bicubic downscale, and g = 1.
-With a prior (a list of downscaler names, ``tta_sr.archs.downscalers``), R carries an explicit physical
+With a prior (a list of downscaler names, ``tta_sr.ops.downscalers``), R carries an explicit physical
 degradation model that E_deg's embedding selects:
 
     w = softmax(t_p * P e_d)  (B, K),   D(Y, e_d) = sum_k w_k D_k(Y),   g(e_d) = sigmoid(t_g * G e_d + b_g)  (B, 1)
@@ -18,7 +18,7 @@ so a degradation that one of the D_k (or a mixture) explains is reconstructed ri
 from mild (area, antialiased bicubic) to heavy (wide Gaussian blur then area), and the learnt residual,
 gated per image, corrects only what the bank misses (noise level, JPEG, non-Gaussian kernels). The bank
 weights and the gate read the raw e_d, not s * e_d: the controller s modulates the residual only.
-t_p, t_g (sharpness) and b_g (gate offset) are 1, 1, 0 in training; ``tta_sr.weights.calibrate_branch``
+t_p, t_g (sharpness) and b_g (gate offset) are 1, 1, 0 in training; ``scripts/calibrate_branch.py``
 sets them afterwards (temperature scaling on generated training pairs): Adam moves the heads' weights by
 about the learning rate per step, so a few thousand steps leave the heads under-confident even where
 their choice is right (the antialiased bicubic downscale won every held-out bicubic pair, at weight 0.3
@@ -37,8 +37,8 @@ from basicsr.utils.registry import ARCH_REGISTRY
 from torch import nn
 from torch.nn import functional as F
 
-from tta_sr.archs.downscalers import DownscalerBank, downscale
 from tta_sr.archs.modulated_conv import ModulatedConv2d
+from tta_sr.ops.downscalers import DownscalerBank, downscale
 
 
 class ModulatedResBlock(nn.Module):

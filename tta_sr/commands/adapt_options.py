@@ -1,11 +1,12 @@
-"""The BasicSR option file that ``tta-sr adapt`` runs, built from the shipped YAML files (no defaults here).
+"""The BasicSR option file that ``tta-sr adapt`` runs, built from the shipped YAML files, and the composition of
+those files from their fragments (no defaults here: they are declared once, in ``tta_sr.options.stage2``).
 
-Sources, in the order they are applied:
+Sources of a run's options, in the order they are applied:
 
-1. the template ``options/tta/<mode>_<model>.yml`` (the YAML route's own file): every default;
-2. ``--preset cpu``: the CPU-scale values of ``options/quickstart/tta_realesrgan_x4plus_demo.yml`` for the
-   keys in :data:`CPU_PRESET_KEYS` (crop and batch size, workers, iterations, EMA, validation and logging
-   frequency); ``--preset gpu`` keeps the template's;
+1. the template ``options/tta/<mode>_<model>.yml`` (the YAML route's own file);
+2. ``--preset cpu``: the CPU-scale values of ``options/fragments/presets/cpu.yml`` (crop and batch size, workers,
+   iterations, EMA, early stopping, validation and logging frequency), each laid over the template where the
+   template has that key's section and its model declares the key; ``--preset gpu`` keeps the template's;
 3. ``--arch-yaml FILE``: a YAML fragment laid over the result (:func:`merge`): typically ``import_modules``,
    ``scale``, ``network_g`` and ``path.pretrain_network_g`` for a user's own registered arch;
 4. the command line: the photos (``datasets.*.dataroot_lq``), ``--gt`` (``eval.dataroot_gt``, scoring only),
@@ -13,9 +14,17 @@ Sources, in the order they are applied:
    ``train.iterations_per_image``, and ``train.total_iter`` is the number of photos), ``--per-image``, ``--device`` (``num_gpu``), the run folder
    (``path.experiments_root``) and ``logger.progress_bar``.
 
+The result is validated (``tta_sr.options.stage2.resolve_stage2``) before anything runs.
+
 A model's modes are the ``<mode>`` of the templates ``options/tta/<mode>_<model>.yml`` whose
 ``path.pretrain_network_g`` is that model, so a new template (a new mode or a new family) is picked up as
 it is. The templates live in the repository's ``options/`` folder (an editable install: ``pip install -e .``).
+
+The templates and the quickstart are generated (:func:`generated_option_files`, written by
+``python scripts/generate_options.py``) from one fragment per mode (``options/fragments/modes/<mode>.yml``), one
+per model family (``options/fragments/families/<model>.yml``: its ``modes``, the keys of every mode, and
+``by_mode`` overlays) and, for the quickstart, the CPU preset and ``options/fragments/quickstart.yml``; each
+carries only what differs from the declared defaults.
 """
 import copy
 import glob
@@ -23,16 +32,17 @@ import os
 
 import yaml
 
+from tta_sr.options.stage2 import declares, resolve_stage2
 from tta_sr.utils.image_io import list_image_files
 from tta_sr.utils.launch import read_options
 
 REPO_OPTIONS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), 'options')
 TEMPLATE_DIR = os.path.join(REPO_OPTIONS, 'tta')
-CPU_PRESET_FILE = os.path.join(REPO_OPTIONS, 'quickstart', 'tta_realesrgan_x4plus_demo.yml')
-CPU_PRESET_KEYS = ('num_gpu', 'datasets.train.lq_size', 'datasets.train.batch_size_per_gpu',
-                   'datasets.train.num_worker_per_gpu', 'datasets.train.dataset_enlarge_ratio',
-                   'datasets.val.val_crop_size', 'train.total_iter', 'train.ema_decay', 'train.early_stopping',
-                   'val.val_freq', 'logger.print_freq', 'logger.save_checkpoint_freq')
+FRAGMENT_DIR = os.path.join(REPO_OPTIONS, 'fragments')
+CPU_PRESET_FILE = os.path.join(FRAGMENT_DIR, 'presets', 'cpu.yml')
+QUICKSTART_FILE = os.path.join(REPO_OPTIONS, 'quickstart', 'tta_realesrgan_x4plus_demo.yml')
+KEY_ORDER = ('name', 'model_type', 'scale', 'num_gpu', 'manual_seed', 'datasets', 'network_g', 'path', 'train',
+             'gate', 'eval', 'val', 'logger')
 
 
 def templates():
@@ -47,13 +57,6 @@ def templates():
         if model and stem.endswith(f'_{model}') and len(stem) > len(model) + 1:
             found.setdefault(model, {})[stem[:-len(model) - 1]] = path
     return found
-
-
-def get_key(opt, dotted):
-    """``opt['a']['b']`` for ``'a.b'``; ``KeyError`` when a level is missing."""
-    for key in dotted.split('.'):
-        opt = opt[key]
-    return opt
 
 
 def has_parent(opt, dotted):
@@ -74,15 +77,32 @@ def set_key(opt, dotted, value):
     opt[last] = copy.deepcopy(value)
 
 
+def flatten(opt, prefix=''):
+    """``{dotted key: value}`` of the leaves of a nested mapping."""
+    flat = {}
+    for key, value in opt.items():
+        if isinstance(value, dict) and value:
+            flat.update(flatten(value, f'{prefix}{key}.'))
+        else:
+            flat[f'{prefix}{key}'] = value
+    return flat
+
+
 def cpu_preset():
-    """``{dotted key: value}``: the quickstart's values of :data:`CPU_PRESET_KEYS` (keys it lacks are left out)."""
-    quickstart, preset = read_options(CPU_PRESET_FILE), {}
-    for dotted in CPU_PRESET_KEYS:
-        try:
-            preset[dotted] = get_key(quickstart, dotted)
-        except (KeyError, TypeError):
+    """``{dotted key: value}`` of ``options/fragments/presets/cpu.yml``."""
+    return flatten(read_options(CPU_PRESET_FILE))
+
+
+def apply_preset(opt, preset):
+    """Lay ``preset`` (dotted keys) over ``opt`` in place where ``opt`` has the key's section and its model declares
+    the key (an SRTTA run has no EMA or early stopping); SRTTA's ``train.total_iter`` is its number of photos."""
+    model_type = opt.get('model_type')
+    for dotted, value in preset.items():
+        if model_type == 'SRTTAModel' and dotted == 'train.total_iter':
             continue
-    return preset
+        if has_parent(opt, dotted) and declares(model_type, dotted):
+            set_key(opt, dotted, value)
+    return opt
 
 
 def merge(base, overlay):
@@ -123,9 +143,7 @@ def adapt_options(photos, template, out_dir, preset='cpu', arch_yaml=None, gt=No
     opt = read_options(template)
     per_image_model = opt.get('model_type') == 'SRTTAModel'  # one iteration adapts one whole image
     if preset == 'cpu':
-        for dotted, value in cpu_preset().items():
-            if has_parent(opt, dotted) and not (per_image_model and dotted == 'train.total_iter'):
-                set_key(opt, dotted, value)
+        apply_preset(opt, cpu_preset())
     if arch_yaml:
         merge(opt, arch_overlay(arch_yaml))
     opt['name'] = f'{opt["name"]}_{os.path.basename(os.path.abspath(photos))}'
@@ -144,6 +162,7 @@ def adapt_options(photos, template, out_dir, preset='cpu', arch_yaml=None, gt=No
         opt['num_gpu'] = 0 if device == 'cpu' else 'auto'
     set_key(opt, 'path.experiments_root', os.path.abspath(os.path.join(out_dir, opt['name'])))
     set_key(opt, 'logger.progress_bar', True)
+    resolve_stage2(copy.deepcopy(opt))  # a typo fails here, before the run starts
     return opt
 
 
@@ -152,3 +171,61 @@ def write_options(path, opt, header_lines):
     from tta_sr.utils.atomic import atomic_write_text
     header = ''.join(f'# {line}\n' for line in header_lines)
     return atomic_write_text(path, header + yaml.safe_dump(opt, sort_keys=False, default_flow_style=None, width=110))
+
+
+def _fragment(path):
+    """(header comment lines, options) of a fragment file."""
+    with open(path) as f:
+        text = f.read()
+    header = []
+    for line in text.splitlines():
+        if not line.startswith('#'):
+            break
+        header.append(line[1:].strip())
+    return header, yaml.safe_load(text) or {}
+
+
+def _ordered(opt):
+    return {**{k: opt[k] for k in KEY_ORDER if k in opt}, **{k: v for k, v in opt.items() if k not in KEY_ORDER}}
+
+
+def compose_template(mode, family):
+    """(header lines, option dict) of ``options/tta/<mode>_<family>.yml``: the mode's fragment, then the family's
+    keys for every mode, then its ``by_mode[mode]`` overlay (:func:`merge`)."""
+    header, opt = _fragment(os.path.join(FRAGMENT_DIR, 'modes', f'{mode}.yml'))
+    family_opt = _fragment(os.path.join(FRAGMENT_DIR, 'families', f'{family}.yml'))[1]
+    by_mode = family_opt.pop('by_mode', {})
+    family_opt.pop('modes')
+    merge(opt, family_opt)
+    merge(opt, by_mode.get(mode) or {})
+    opt['name'] = f'tta_{mode}_{family}'
+    return header, _ordered(opt)
+
+
+def compose_quickstart():
+    """(header lines, option dict) of the quickstart: the RealESRGAN_x4plus hr_aware template, the CPU preset and
+    ``options/fragments/quickstart.yml``."""
+    opt = compose_template('hr_aware', 'RealESRGAN_x4plus')[1]
+    apply_preset(opt, cpu_preset())
+    header, quickstart = _fragment(os.path.join(FRAGMENT_DIR, 'quickstart.yml'))
+    return header, _ordered(merge(opt, quickstart))
+
+
+def generated_option_files():
+    """``{path: text}`` of every generated option file (the templates and the quickstart), from the fragments."""
+    files = {}
+    for family_path in sorted(glob.glob(os.path.join(FRAGMENT_DIR, 'families', '*.yml'))):
+        family = os.path.basename(family_path)[:-len('.yml')]
+        for mode in _fragment(family_path)[1]['modes']:
+            files[os.path.join(TEMPLATE_DIR, f'{mode}_{family}.yml')] = compose_template(mode, family)
+    files[QUICKSTART_FILE] = compose_quickstart()
+    out = {}
+    for path, (header, opt) in files.items():
+        rel = os.path.relpath(path, os.path.dirname(REPO_OPTIONS))
+        lines = [line.replace('{model}', str((opt.get('path') or {}).get('pretrain_network_g'))).replace('{file}', rel)
+                 for line in header]
+        lines += ['Generated by `python scripts/generate_options.py` from options/fragments/: edit those, then rerun it.',
+                  'Every key not written here has its declared default (tta_sr/options/stage2.py, docs/adaptation.md).']
+        out[path] = ''.join(f'# {line}\n' for line in lines) + yaml.safe_dump(
+            opt, sort_keys=False, default_flow_style=None, width=110)
+    return out

@@ -26,6 +26,7 @@ import os
 import sys
 
 from tta_sr.commands.common import fail, usage, writable_folder
+from tta_sr.options.stage2 import DEFAULT_METRICS
 
 PROG = 'tta-sr evaluate'
 _SEPARATORS = '_-.'
@@ -90,7 +91,7 @@ def match_by_stem(sr_paths, other_paths, scale=4):
     return pairs
 
 
-def evaluate(sr_dir, gt_dir=None, lr_dir=None, metrics=('psnr_y', 'ssim', 'lpips', 'niqe'), scale=4, out_dir=None,
+def evaluate(sr_dir, gt_dir=None, lr_dir=None, metrics=DEFAULT_METRICS, scale=4, out_dir=None,
              device='cpu', progress=True, stream=None):
     """Score every image of ``sr_dir``; write ``metrics.json`` / ``metrics.csv`` to ``out_dir``; return the document.
 
@@ -171,7 +172,7 @@ def add_parser(subparsers):
     ev.add_argument('--sr', required=True, help='folder of super-resolved images')
     ev.add_argument('--gt', help='folder of ground-truth HR images (for psnr_y, ssim, lpips)')
     ev.add_argument('--lr', help='folder of LR inputs: also scores their bicubic upscaling')
-    ev.add_argument('--metrics', default='psnr_y,ssim,lpips,niqe',
+    ev.add_argument('--metrics', default=','.join(DEFAULT_METRICS),
                     help='comma-separated: psnr_y, ssim, lpips, niqe, nrqm (default: %(default)s)')
     ev.add_argument('--scale', type=int, default=4, help='SR factor; PSNR-Y/SSIM/NIQE crop this border (default: 4)')
     ev.add_argument('--out', help='folder for metrics.json / metrics.csv (default: the --sr folder)')

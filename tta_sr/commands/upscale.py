@@ -24,6 +24,7 @@ import numpy as np
 import yaml
 
 from tta_sr.commands.common import fail, input_images, usage, writable_folder
+from tta_sr.options.stage2 import DEFAULT_TILE, DEFAULT_TILE_OVERLAP
 
 PROG = 'tta-sr upscale'
 WRITABLE = ('png', 'jpg', 'jpeg', 'bmp', 'tif', 'tiff', 'webp')
@@ -42,9 +43,9 @@ def add_parser(subparsers):
     p.add_argument('--weights', metavar='FILE', help='weights for that arch: a tta_sr checkpoint or a published file')
     p.add_argument('--param-key', help='key of the state dict in the weights file (default: params_ema, else params, '
                                        'else the whole file)')
-    p.add_argument('-t', '--tile', type=int, default=256, help='tile size in LR pixels, 0 = whole image at once '
+    p.add_argument('-t', '--tile', type=int, default=DEFAULT_TILE, help='tile size in LR pixels, 0 = whole image at once '
                                                                '(default: %(default)s)')
-    p.add_argument('--tile-overlap', type=int, default=16, help='blended context around each tile, LR pixels '
+    p.add_argument('--tile-overlap', type=int, default=DEFAULT_TILE_OVERLAP, help='blended context around each tile, LR pixels '
                                                                 '(default: %(default)s)')
     p.add_argument('-s', '--outscale', type=float, help='final upscaling factor (default: the model\'s)')
     p.add_argument('--suffix', default='out', help='output name <stem>_<suffix>.<ext>; empty: <stem>.<ext> '

@@ -20,8 +20,8 @@ import torch
 
 from basicsr.utils.img_process_util import filter2D
 
-from tta_sr.archs.downscalers import downscale
 from tta_sr.data.second_order_degradation import degradation_options, degrade_second_order, quantize
+from tta_sr.ops.downscalers import downscale
 
 FAMILIES = ('second_order', 'mild', 'bicubic')
 

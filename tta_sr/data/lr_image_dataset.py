@@ -19,6 +19,7 @@ from basicsr.utils.registry import DATASET_REGISTRY
 
 from tta_sr.data.transforms import center_crop, random_crop, random_flip
 from tta_sr.losses.dwt_weight import high_frequency_weight
+from tta_sr.options.stage2 import lr_dataset_options
 from tta_sr.utils.image_io import pad_to_min_size, read_image, scan_images, to_tensor
 
 
@@ -46,18 +47,17 @@ def select_names(paths, names):
 
 @DATASET_REGISTRY.register()
 class LRImageDataset(torch.utils.data.Dataset):
-    """Options: ``dataroot_lq``, ``lq_size`` (train crop), ``split`` (train|val|all), ``val_fraction``,
-    ``split_seed``, ``val_crop_size``, ``use_hflip``, ``use_rot``, ``return_hf_weight``, ``image_names``,
-    ``on_bad_image`` (warn|raise)."""
+    """Options (declared, with their defaults, in ``tta_sr.options.stage2.LR_DATASET``): ``dataroot_lq``,
+    ``lq_size`` (train crop), ``split`` (train|val|all), ``val_fraction``, ``split_seed``, ``val_crop_size``,
+    ``use_hflip``, ``use_rot``, ``return_hf_weight``, ``image_names``, ``on_bad_image`` (warn|raise)."""
 
     def __init__(self, opt):
         super().__init__()
-        self.opt = opt
-        paths = scan_images(opt['dataroot_lq'], on_error=opt.get('on_bad_image', 'warn'))
-        paths = select_names(paths, opt.get('image_names'))
-        self.paths = split_images(paths, opt.get('split', 'train'), opt.get('val_fraction', 0.2),
-                                  opt.get('split_seed', 0))
-        self.is_train = opt.get('phase', 'train') == 'train'
+        self.opt = opt = lr_dataset_options(opt)
+        paths = scan_images(opt['dataroot_lq'], on_error=opt['on_bad_image'])
+        paths = select_names(paths, opt['image_names'])
+        self.paths = split_images(paths, opt['split'], opt['val_fraction'], opt['split_seed'])
+        self.is_train = opt['phase'] == 'train'
         self._images = {}
         self._hf_weights = {}
 
@@ -68,7 +68,7 @@ class LRImageDataset(torch.utils.data.Dataset):
         """Whole LR image ``index`` as (3, H, W) float tensor, padded to the crop size; read once."""
         if index not in self._images:
             rgb, _ = read_image(self.paths[index])
-            size = self.opt.get('lq_size', 0) if self.is_train else 0
+            size = self.opt['lq_size'] if self.is_train else 0
             rgb = pad_to_min_size(rgb, size, size)
             self._images[index] = to_tensor(rgb)[0]
         return self._images[index]
@@ -81,13 +81,13 @@ class LRImageDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, index):
         img = self.image(index)
-        planes = [img, self.hf_weight(index)] if self.opt.get('return_hf_weight') else [img]
+        planes = [img, self.hf_weight(index)] if self.opt['return_hf_weight'] else [img]
         if self.is_train:
             if self.opt['lq_size']:
                 planes = random_crop(planes, self.opt['lq_size'])
-            planes = random_flip(planes, self.opt.get('use_hflip', True), self.opt.get('use_rot', True))
+            planes = random_flip(planes, self.opt['use_hflip'], self.opt['use_rot'])
         else:
-            planes = [center_crop(p, self.opt.get('val_crop_size', 0)) for p in planes]
+            planes = [center_crop(p, self.opt['val_crop_size']) for p in planes]
         item = {'lq': planes[0].contiguous(), 'lq_path': self.paths[index]}
         if len(planes) > 1:
             item['hf_weight'] = planes[1].contiguous()

@@ -12,19 +12,23 @@ def center_crop(img, size):
     return img[:, top:top + th, left:left + tw]
 
 
-def random_crop(planes, size):
-    """The same random (size x size) window of every (C, H, W) plane."""
+def random_crop(planes, size, rng=None):
+    """The same random (size x size) window of every (C, H, W) plane; drawn from ``rng`` (a ``random.Random``;
+    default: the global ``random``): top, then left."""
+    rng = rng or random
     h, w = planes[0].shape[1:]
-    top, left = random.randint(0, h - size), random.randint(0, w - size)
+    top, left = rng.randint(0, h - size), rng.randint(0, w - size)
     return [p[:, top:top + size, left:left + size] for p in planes]
 
 
-def random_flip(planes, hflip, rot):
-    """The same random horizontal flip, vertical flip and transpose of every plane."""
-    if hflip and random.random() < 0.5:
+def random_flip(planes, hflip, rot, rng=None):
+    """The same random horizontal flip, vertical flip and transpose of every plane; drawn from ``rng`` (a
+    ``random.Random``; default: the global ``random``), one draw per enabled flip, in that order."""
+    rng = rng or random
+    if hflip and rng.random() < 0.5:
         planes = [p.flip(2) for p in planes]
-    if rot and random.random() < 0.5:
+    if rot and rng.random() < 0.5:
         planes = [p.flip(1) for p in planes]
-    if rot and random.random() < 0.5:
+    if rot and rng.random() < 0.5:
         planes = [p.transpose(1, 2) for p in planes]
     return planes

@@ -15,7 +15,7 @@ from basicsr.utils.registry import LOSS_REGISTRY
 from torch import nn
 from torch.nn import functional as F
 
-from tta_sr.archs.downscalers import gaussian_blur
+from tta_sr.ops.downscalers import gaussian_blur
 
 
 @LOSS_REGISTRY.register()

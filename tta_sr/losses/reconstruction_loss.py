@@ -4,14 +4,14 @@
     L_rec(X_hat, X; W) = loss_weight * (l1_weight * L1(W*X_hat, W*X) + lpips_weight * LPIPS(W*X_hat, W*X))
 
 L1 is the mean absolute error over all elements, LPIPS the batch mean of the per-image distance
-(``tta_sr.losses.lpips_metric.build_lpips``; 32 x 32 crops are upsampled inside to 64 x 64).
+(``tta_sr.archs.lpips_arch.build_lpips``; 32 x 32 crops are upsampled inside to 64 x 64).
 The LPIPS network is shared per process and not part of this module's state dict.
 """
 from basicsr.utils.registry import LOSS_REGISTRY
 from torch import nn
 from torch.nn import functional as F
 
-from tta_sr.losses.lpips_metric import build_lpips
+from tta_sr.archs.lpips_arch import build_lpips
 
 
 @LOSS_REGISTRY.register()

@@ -5,7 +5,7 @@ name       better           reference       implementation / weights
 =========  ===============  ==============  ====================================================
 psnr_y     higher (dB)      full            basicsr ``calculate_psnr``, Y of YCbCr, crop = scale
 ssim       higher           full            basicsr ``calculate_ssim``, Y of YCbCr, crop = scale
-lpips      lower            full            ``tta_sr.losses.lpips_metric.build_lpips`` (AlexNet)
+lpips      lower            full            ``tta_sr.archs.lpips_arch.build_lpips`` (AlexNet)
 niqe       lower            none            basicsr ``calculate_niqe``, pristine params shipped in basicsr
 nrqm       higher           none            pyiqa NRQM, only if ``NRQM_model.mat`` is in pyiqa's cache
 =========  ===============  ==============  ====================================================
@@ -14,9 +14,9 @@ Inputs: ``np.float32`` RGB ``(H, W, 3)`` in [0, 1], quantised to 8 bits before s
 ``tensor2img`` convention; ``quantize=False`` scores the floats as they are).
 """
 from tta_sr.metrics.base import Metric, check_image, to_uint8_grid
+from tta_sr.options.stage2 import DEFAULT_METRICS  # noqa: F401 (re-exported: the one default metric list)
 
 METRIC_NAMES = ('psnr_y', 'ssim', 'lpips', 'niqe', 'nrqm')
-DEFAULT_METRICS = ('psnr_y', 'ssim', 'lpips', 'niqe')
 _ALIASES = {'psnr': 'psnr_y', 'psnry': 'psnr_y', 'ssim_y': 'ssim', 'lpips_alex': 'lpips'}
 
 

@@ -12,7 +12,7 @@ Per image, with X the real LR (1, 3, H, W) and S = M(X) (1, 3, aH, aW), all in [
 
 Values are averaged over the images; non-finite outputs fail. :func:`decide` returns the decision with its
 reason and figures, which the log, ``metrics.json`` and ``report.html`` repeat. The thresholds' defaults
-were chosen on development sets (BSD68 degraded heavily and mildly), never on a reported set; see
+(declared once, in ``tta_sr.options.stage2.GATE``) were chosen on development sets (BSD68 degraded heavily and mildly), never on a reported set; see
 ``docs/adaptation.md``. A Laplacian detail ratio was tried first and dropped: on the development sets an
 adapted model lost 0.036 LPIPS with 97% of the source's Laplacian energy, while the texture ratio fell to 0.88.
 """
@@ -23,29 +23,18 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from tta_sr.archs.downscalers import downscale
+from tta_sr.ops.downscalers import downscale
 
-DEFAULTS = {'enabled': True, 'downscaler': 'bicubic_aa', 'min_gain_db': 0.05, 'max_halo_increase': -0.05,
-            'max_colour_increase': 0.5, 'min_texture_ratio': 0.9, 'min_images': 4}
 CRITERIA = ('consistency', 'halo', 'colour', 'texture')
-
-
-def gate_options(opt):
-    """The gate's settings (``gate`` in the option file), defaults filled in; unknown keys are refused."""
-    opt = dict(opt or {})
-    unknown = set(opt) - set(DEFAULTS)
-    if unknown:
-        raise ValueError(f'gate options {sorted(unknown)} are unknown; known: {", ".join(DEFAULTS)}')
-    return {**DEFAULTS, **opt}
 
 
 @torch.no_grad()
 def image_criteria(lr, sr, scale, downscaler='bicubic_aa'):
     """{criterion: float} of one LR image (1, 3, H, W) and its SR output (1, 3, aH, aW) in [0, 1].
 
-    LPIPS is ``tta_sr.losses.lpips_metric.build_lpips()`` on the images' device (built once per process).
+    LPIPS is ``tta_sr.archs.lpips_arch.build_lpips()`` on the images' device (built once per process).
     """
-    from tta_sr.losses.lpips_metric import build_lpips
+    from tta_sr.archs.lpips_arch import build_lpips
     sr = sr.float()
     if not torch.isfinite(sr).all():
         return {name: math.nan for name in CRITERIA}
@@ -83,7 +72,7 @@ class GateDecision:
 
 
 def decide(source, adapted, opt):
-    """GateDecision from the mean criteria of the source and the adapted model (``opt``: :func:`gate_options`)."""
+    """GateDecision from the mean criteria of the source and the adapted model (``opt``: the resolved ``gate`` block, ``tta_sr.options.stage2.GATE``)."""
     if not all(math.isfinite(v) for v in adapted.values()):
         return GateDecision(False, 'the adapted model gives non-finite outputs', source, adapted, ['finite'])
     gain = adapted['consistency'] - source['consistency']
@@ -107,4 +96,4 @@ def decide(source, adapted, opt):
     return GateDecision(True, figures, source, adapted)
 
 
-__all__ = ['DEFAULTS', 'CRITERIA', 'gate_options', 'image_criteria', 'mean_criteria', 'GateDecision', 'decide']
+__all__ = ['CRITERIA', 'image_criteria', 'mean_criteria', 'GateDecision', 'decide']

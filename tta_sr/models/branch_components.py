@@ -4,8 +4,9 @@ import torch
 from basicsr.archs import build_network
 from basicsr.losses import build_loss
 
+from tta_sr.archs.lpips_arch import build_lpips
 from tta_sr.losses.hqi_controller import controller_scale, hqi
-from tta_sr.losses.lpips_metric import build_lpips
+from tta_sr.options.stage2 import controller_options
 
 
 def build_far(opt, device):
@@ -26,18 +27,17 @@ def build_far(opt, device):
 class Controller:
     """s = n + (1 - HQI(X, Y)) in stage 1 ('pretrain'), s = n + HQI(X, M(X)) in stage 2 ('finetune').
 
-    Options (``train.controller``): ``enabled`` (default true), ``noise_std`` (default 1.0),
-    ``flip_sign`` (stage-2 ablation, default false), ``lpips_kind``/``lpips_net`` for HQI's LPIPS.
+    Options (``train.controller``, declared in ``tta_sr.options.stage2.CONTROLLER``): ``enabled``,
+    ``noise_std``, ``flip_sign`` (stage-2 ablation), ``lpips_kind``/``lpips_net`` for HQI's LPIPS.
     """
 
     def __init__(self, opt, stage, emb_dim, device):
-        opt = opt or {}
-        self.enabled = opt.get('enabled', True)
+        opt = controller_options(None, opt)
+        self.enabled = opt['enabled']
         self.stage, self.emb_dim = stage, emb_dim
-        self.noise_std = opt.get('noise_std', 1.0)
-        self.flip_sign = opt.get('flip_sign', False)
-        self.lpips = build_lpips(opt.get('lpips_kind', 'auto'), opt.get('lpips_net', 'alex'), device) \
-            if self.enabled else None
+        self.noise_std = opt['noise_std']
+        self.flip_sign = opt['flip_sign']
+        self.lpips = build_lpips(opt['lpips_kind'], opt['lpips_net'], device) if self.enabled else None
 
     @torch.no_grad()
     def __call__(self, lr, hr, noise=True):

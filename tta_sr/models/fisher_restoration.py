@@ -14,8 +14,7 @@ are restored:  theta <- m * theta_source + (1 - m) * theta.
 """
 import torch
 
-# The official loss's eps 1e-3 is on images in [0, 255]; on [0, 1] values the same floor is 1e-3 / 255^2.
-CHARBONNIER_EPS = 1e-3 / 255 ** 2
+from tta_sr.options.stage2 import CHARBONNIER_EPS  # noqa: F401 (re-exported; the option's one default)
 
 
 def charbonnier(pred, target, eps=CHARBONNIER_EPS):

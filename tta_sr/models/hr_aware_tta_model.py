@@ -8,7 +8,7 @@ Modes (``train.mode``), with X_r an LR crop, e_d = E_deg(X_r) and R, E_img, E_de
   W the DWT high-frequency weight of X_r.
 - ``rec_only``: L_rec(R(e_d, E_img(M(X_r))), X_r).
 - ``fixed``: L_rec(D(M(X_r)), X_r) with a known degradation D instead of the branch
-  (``train.fixed_degradation``: a downscaler name of ``tta_sr.archs.downscalers``, default ``area``).
+  (``train.fixed_degradation``: a downscaler name of ``tta_sr.ops.downscalers``, default ``area``).
 Anchors, each an option added to any mode: ``train.source_opt`` (the low frequencies of M(X_r), and with
 ``detail_weight`` the detail above them, to those of the frozen source model), ``train.color_opt`` (low
 frequencies of down_aa(M(X_r)) to X_r), see ``tta_sr.losses.low_pass_loss``, or any loss such as
@@ -39,20 +39,19 @@ from basicsr.models.sr_model import SRModel
 from basicsr.utils import get_root_logger
 from basicsr.utils.registry import MODEL_REGISTRY
 
-from tta_sr.archs.downscalers import downscale, parse_downscaler
 from tta_sr.data.lr_image_dataset import LRImageDataset
-from tta_sr.models.acceptance_gate import decide, gate_options, image_criteria, mean_criteria
+from tta_sr.models.acceptance_gate import decide, image_criteria, mean_criteria
 from tta_sr.models.branch_components import Controller, build_far
 from tta_sr.models.model_base import TTASRModelMixin, load_weights_into
 from tta_sr.models.source_weights import SourceWeights
+from tta_sr.options.stage2 import MODES, VAL, controller_options  # noqa: F401 (MODES re-exported)
 from tta_sr.models.sr_adaptation import SRAdaptationMixin, lr_image_tensor, select_trainable  # noqa: F401 (re-exported)
+from tta_sr.ops.downscalers import downscale, parse_downscaler
 from tta_sr.utils.freeze import freeze
 from tta_sr.utils.image_io import read_image, to_tensor
 from tta_sr.utils.tiling import upscale_image
 from tta_sr.weights.branches import branch_source
 from tta_sr.weights.resolver import load_state_dict
-
-MODES = ('hr_aware', 'lway', 'rec_only', 'fixed')
 
 
 @MODEL_REGISTRY.register()
@@ -62,30 +61,28 @@ class HRAwareTTAModel(SRAdaptationMixin, TTASRModelMixin, SRModel):
     # ------------------------------------------------------------------ set-up
     def init_training_settings(self):
         train_opt = self.opt['train']
-        self.mode = train_opt.get('mode', 'hr_aware')
-        if self.mode not in MODES:
-            raise ValueError(f'train.mode must be one of {MODES}, got {self.mode!r}')
+        self.mode = train_opt['mode']
         self.net_g.train()
         self._build_branch()
-        self.cri_rec = build_loss(train_opt.get('rec_opt', {'type': 'ReconstructionLoss'})).to(self.device)
-        self.cri_source, self.cri_color = (build_loss(train_opt[key]).to(self.device) if train_opt.get(key) else None
+        self.cri_rec = build_loss(train_opt['rec_opt']).to(self.device)
+        self.cri_source, self.cri_color = (build_loss(train_opt[key]).to(self.device) if train_opt[key] else None
                                            for key in ('source_opt', 'color_opt'))
         resumed = bool(self.opt['path'].get('resume_state'))
         self.source = SourceWeights(self.get_bare_model(self.net_g), self.opt['path'])
         self.net_source = (self.source.copy(self.get_bare_model(self.net_g), self.device)
                            if self.cri_source is not None else None)
-        self.gate_opt = gate_options(self.opt.get('gate'))
+        self.gate_opt = self.opt['gate']
         self.source_criteria, self.gate_result = None, None
-        self.embedding_source = train_opt.get('degradation_embedding', 'image')
-        self.embedding_max_size = train_opt.get('degradation_embedding_max_size', 256)
+        self.embedding_source = train_opt['degradation_embedding']
+        self.embedding_max_size = train_opt['degradation_embedding_max_size']
         self._embeddings = {}
         self.history = defaultdict(list)
         self._init_ema()
-        self._init_early_stopping(train_opt.get('early_stopping') or {})
+        self._init_early_stopping(train_opt['early_stopping'])
         self.setup_optimizers()
         self.setup_schedulers()
-        fisher_opt = train_opt.get('fisher_opt') or {}
-        self.build_fisher_restoration(fisher_opt.get('ratio', 0), fisher_opt.get('max_size', 64), self.source.state)
+        fisher_opt = train_opt['fisher_opt']
+        self.build_fisher_restoration(fisher_opt['ratio'], fisher_opt['max_size'], self.source.state)
         if not resumed:
             self.export_outputs('base')
             if self.gate_opt['enabled']:
@@ -96,30 +93,30 @@ class HRAwareTTAModel(SRAdaptationMixin, TTASRModelMixin, SRModel):
         in fixed mode, the known downscaler D instead."""
         self.net_recon, self.far_encoder, self.cri_far, self.controller = None, None, None, None
         if self.mode == 'fixed':
-            self.fixed_degradation = self.opt['train'].get('fixed_degradation', 'area')
+            self.fixed_degradation = self.opt['train']['fixed_degradation']
             parse_downscaler(self.fixed_degradation)
             return
         path, shipped = branch_source(self.opt['path']['pretrain_network_recon'])
         recon_opt = self.opt.get('network_recon') or shipped['network_recon']
         self.net_recon = build_network(recon_opt).to(self.device)
-        load_weights_into(self.net_recon, path, param_key=self.opt['path'].get('param_key_recon', 'params_ema'))
+        load_weights_into(self.net_recon, path, param_key=self.opt['path']['param_key_recon'])
         freeze(self.net_recon)
         if self.mode != 'hr_aware':
             return
-        far_opt = dict(shipped.get('far_opt') or {}, **(self.opt['train'].get('far_opt') or {}))
+        far_opt = dict(shipped.get('far_opt') or {}, **(self.opt['train']['far_opt'] or {}))
         far_opts = dict(self.opt, network_far=self.opt.get('network_far') or shipped.get('network_far'),
                         train=dict(self.opt['train'], far_opt=far_opt))
-        if self.opt['train'].get('use_far', True):
+        if self.opt['train']['use_far']:
             self.far_encoder, self.cri_far = build_far(far_opts, self.device)
         if self.cri_far is not None:
             self.cri_far.load_state_dict(load_state_dict(path, param_key='params_far'))
             freeze(self.cri_far)
-        controller_opt = dict(shipped.get('controller') or {}, **(self.opt['train'].get('controller') or {}))
+        controller_opt = controller_options(shipped.get('controller'), self.opt['train']['controller'])
         self.controller = Controller(controller_opt, 'finetune', recon_opt.get('emb_dim', 512), self.device)
 
     def _init_ema(self):
         """EMA of M starts from M's weights (or from the checkpoint's ``params_ema`` on resume)."""
-        self.ema_decay = self.opt['train'].get('ema_decay', 0)
+        self.ema_decay = self.opt['train']['ema_decay']
         if self.ema_decay <= 0:
             return
         self.net_g_ema = build_network(self.opt['network_g']).to(self.device)
@@ -131,8 +128,8 @@ class HRAwareTTAModel(SRAdaptationMixin, TTASRModelMixin, SRModel):
 
     def _init_early_stopping(self, opt):
         """``train.early_stopping: {patience: N}``: stop after N validations without a lower ``val.monitor``."""
-        self.patience = opt.get('patience', 0)
-        self.monitor = self.opt.get('val', {}).get('monitor', 'ssl_loss')
+        self.patience = opt['patience']
+        self.monitor = self.opt['val']['monitor'] if self.opt.get('val') else VAL.default('monitor')
         self.best_value, self.best_iter, self.best_state, self.bad_checks, self.stopped = math.inf, 0, None, 0, False
         self.finished = False  # set by the end-of-training save: the weights are decided
 
@@ -274,7 +271,7 @@ class HRAwareTTAModel(SRAdaptationMixin, TTASRModelMixin, SRModel):
         it holds fewer than ``gate.min_images`` (a mean over one or two images decides on too little; the
         criteria are not the training loss, so the training images are fair, if optimistic, witnesses)."""
         val_opt = self.opt['datasets'].get('val')
-        if val_opt and val_opt.get('type', 'LRImageDataset') == 'LRImageDataset':
+        if val_opt and val_opt['type'] == 'LRImageDataset':
             paths = LRImageDataset(dict(val_opt, phase='val')).paths
             if len(paths) >= self.gate_opt['min_images']:
                 return paths
@@ -282,14 +279,13 @@ class HRAwareTTAModel(SRAdaptationMixin, TTASRModelMixin, SRModel):
 
     def gate_criteria(self, net):
         """Mean GT-free criteria (``acceptance_gate.image_criteria``) of ``net`` on the gate images."""
-        eval_opt = self.opt.get('eval', {})
+        eval_opt = self.opt['eval']
         was_training = net.training
         net.eval()
         per_image = []
         for path in self.gate_images:
             rgb = read_image(path)[0]
-            sr = upscale_image(net, rgb, self.opt['scale'], eval_opt.get('tile', 256), eval_opt.get('tile_overlap', 16),
-                               self.device)
+            sr = upscale_image(net, rgb, self.opt['scale'], eval_opt['tile'], eval_opt['tile_overlap'], self.device)
             per_image.append(image_criteria(to_tensor(rgb, self.device)[0][None], to_tensor(sr, self.device)[0][None],
                                             self.opt['scale'], self.gate_opt['downscaler']))
         net.train(was_training)

@@ -27,12 +27,12 @@ from basicsr.models.sr_model import SRModel
 from basicsr.utils import get_root_logger, tensor2img
 from basicsr.utils.registry import MODEL_REGISTRY
 
-from tta_sr.archs.downscalers import PLAIN, downscale
+from tta_sr.archs.lpips_arch import build_lpips
 from tta_sr.data.degradation_families import degrade, draw_family, family_options, family_probabilities
 from tta_sr.data.second_order_degradation import make_jpeger, seeded
-from tta_sr.losses.lpips_metric import build_lpips
 from tta_sr.models.branch_components import Controller, build_far
 from tta_sr.models.model_base import TTASRModelMixin
+from tta_sr.ops.downscalers import PLAIN, downscale
 from tta_sr.weights.resolver import load_state_dict
 
 PSNR_CAP_DB = 100.0  # the validation PSNR of an exact 8-bit match (whose MSE is 0)

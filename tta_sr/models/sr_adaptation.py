@@ -22,6 +22,7 @@ from basicsr.utils.dist_util import master_only
 from tta_sr.data.lr_image_dataset import select_names
 from tta_sr.data.transforms import center_crop
 from tta_sr.models.fisher_restoration import CHARBONNIER_EPS, FisherRestoration, augmentation_consistency_loss
+from tta_sr.options.stage2 import resolve_stage2
 from tta_sr.report.writer import write_report
 from tta_sr.utils.image_io import read_image, scan_images, to_tensor, write_image
 from tta_sr.utils.tiling import upscale_image
@@ -63,6 +64,7 @@ class SRAdaptationMixin:
     """``network_g``: any ARCH_REGISTRY network, ``path.pretrain_network_g``: a file or manifest name."""
 
     def __init__(self, opt):
+        resolve_stage2(opt)  # every key validated, every default filled: the model reads opt[...] directly
         path_opt = opt['path']
         name = path_opt.get('pretrain_network_g')
         if path_opt.get('resume_state'):
@@ -74,7 +76,7 @@ class SRAdaptationMixin:
     def model_to_device(self, net):
         """Choose the trainable subset before DDP wrapping (DDP records trainable parameters once)."""
         if self.is_train:
-            names = select_trainable(net, self.opt['train'].get('trainable'))
+            names = select_trainable(net, self.opt['train']['trainable'])
             total = sum(1 for _ in net.parameters())
             get_root_logger().info(f'Adapting {len(names)} of {total} parameter tensors of {type(net).__name__}.')
         return super().model_to_device(net)
@@ -110,13 +112,13 @@ class SRAdaptationMixin:
     def adapted_images(self):
         """Every LR image this run adapts to (all splits; ``image_names`` when set); scanned once."""
         train_opt = self.opt['datasets']['train']
-        return select_names(scan_images(train_opt['dataroot_lq'], on_error='warn'), train_opt.get('image_names'))
+        return select_names(scan_images(train_opt['dataroot_lq'], on_error='warn'), train_opt['image_names'])
 
     @master_only
     def export_outputs(self, variant, paths=None):
         """Upscale the LR images ``paths`` (default: all, tiled, ``eval.tile``) with M now, into
         ``results/<variant>/<stem>.png``."""
-        eval_opt = self.opt.get('eval', {})
+        eval_opt = self.opt['eval']
         net = self._eval_net() if variant == 'adapted' else self.get_bare_model(self.net_g)
         was_training = net.training
         net.eval()
@@ -124,10 +126,9 @@ class SRAdaptationMixin:
         for path in self.adapted_images if paths is None else paths:
             rgb, alpha = read_image(path)
             img = rgb if alpha is None else np.concatenate([rgb, alpha[..., None]], axis=2)
-            out = upscale_image(net, img, self.opt['scale'], eval_opt.get('tile', 256), eval_opt.get('tile_overlap', 16),
-                                self.device)
+            out = upscale_image(net, img, self.opt['scale'], eval_opt['tile'], eval_opt['tile_overlap'], self.device)
             stem = os.path.splitext(os.path.basename(path))[0]
-            write_image(os.path.join(folder, f'{stem}.png'), out, bit_depth=eval_opt.get('bit_depth', 8))
+            write_image(os.path.join(folder, f'{stem}.png'), out, bit_depth=eval_opt['bit_depth'])
         net.train(was_training)
         get_root_logger().info(f'Wrote {variant} outputs to {folder}')
 
@@ -142,9 +143,9 @@ class SRAdaptationMixin:
     @master_only
     def write_run_report(self):
         """report.html, metrics.json, metrics.csv: base vs adapted (vs ``eval.dataroot_gt`` when given)."""
-        eval_opt = self.opt.get('eval', {})
+        eval_opt = self.opt['eval']
         root = self.opt['path']['experiments_root']
-        gt_root = eval_opt.get('dataroot_gt')
+        gt_root = eval_opt['dataroot_gt']
         gt_paths = {os.path.splitext(os.path.basename(p))[0]: p for p in scan_images(gt_root)} if gt_root else {}
         images = []
         for path in self.adapted_images:
@@ -155,7 +156,7 @@ class SRAdaptationMixin:
             if stem in gt_paths:
                 item['gt'] = read_image(gt_paths[stem])[0]
             images.append(item)
-        result = write_report(root, images, metrics=eval_opt.get('metrics', ('psnr_y', 'ssim', 'lpips', 'niqe')),
+        result = write_report(root, images, metrics=eval_opt['metrics'],
                               curves=dict(self.history), scale=self.opt['scale'], extra=self.report_extra(),
                               title=f'tta_sr: {self.opt["name"]}', device=self.device, gate=self.report_gate())
         logger = get_root_logger()

@@ -16,7 +16,7 @@ One BasicSR iteration adapts M to one whole LR test image I (``LRImageDataset`` 
 
    f the features of ``tta_sr.utils.feature_tap`` (the input of the last nn.Conv2d, or ``train.feature_layer``),
    M_0 the frozen source model, Charbonnier as in ``fisher_restoration``; an Adam step, then the
-   ``fisher_ratio`` most important entries of every trainable tensor go back to M_0's values
+   ``fisher_opt.ratio`` most important entries of every trainable tensor go back to M_0's values
    (``FisherRestoration``, estimated once at start, GT-free, on the LR images being adapted).
 4. I is upscaled by the adapted M into ``results/adapted/<stem>.png``.
 
@@ -39,7 +39,7 @@ from tta_sr.data.degradation_types import (apply_types, degradation_settings, id
                                            types_of, types_vector)
 from tta_sr.data.second_order_degradation import make_jpeger
 from tta_sr.data.transforms import center_crop, random_crop, random_flip
-from tta_sr.models.fisher_restoration import CHARBONNIER_EPS, charbonnier
+from tta_sr.models.fisher_restoration import charbonnier
 from tta_sr.models.model_base import TTASRModelMixin, load_weights_into
 from tta_sr.models.source_weights import SourceWeights
 from tta_sr.models.sr_adaptation import SRAdaptationMixin, lr_image_tensor
@@ -72,29 +72,29 @@ class SRTTAModel(SRAdaptationMixin, TTASRModelMixin, SRModel):
         train_opt = self.opt['train']
         self.net_g.train()
         self.ema_decay = 0
-        self.iterations = train_opt.get('iterations_per_image', 10)
-        self.patch_size, self.patch_batch = train_opt.get('patch_size', 64), train_opt.get('patch_batch', 32)
-        self.teacher_weight = train_opt.get('teacher_weight', 1.0)
-        self.per_image_reset = train_opt.get('per_image_reset', True)
-        self.eps = train_opt.get('charbonnier_eps', CHARBONNIER_EPS)
-        self.classifier_max_size = train_opt.get('classifier_max_size', 512)
-        self.degradation = degradation_settings(train_opt.get('degradation'))
+        self.iterations = train_opt['iterations_per_image']
+        self.patch_size, self.patch_batch = train_opt['patch_size'], train_opt['patch_batch']
+        self.teacher_weight = train_opt['teacher_weight']
+        self.per_image_reset = train_opt['per_image_reset']
+        self.eps = train_opt['charbonnier_eps']
+        self.classifier_max_size = train_opt['classifier_max_size']
+        self.degradation = degradation_settings(train_opt['degradation'])
         self.jpeger = make_jpeger(self.device)
         bare = self.get_bare_model(self.net_g)
         self.teacher = SourceWeights(bare, self.opt['path']).copy(bare, self.device)  # M_0, frozen
-        self.student_features = FeatureTap(self.get_bare_model(self.net_g), train_opt.get('feature_layer'))
+        self.student_features = FeatureTap(self.get_bare_model(self.net_g), train_opt['feature_layer'])
         self.teacher_features = FeatureTap(self.teacher, self.student_features.name)
-        fixed = train_opt.get('types')
+        fixed = train_opt['types']
         self.fixed_types = None if fixed is None else types_vector(fixed).bool().to(self.device)
         self.classifier = None if fixed is not None else load_classifier(
-            self.opt['path'].get('pretrain_network_classifier', 'cpu'), self.device, train_opt.get('network_classifier'))
+            self.opt['path']['pretrain_network_classifier'], self.device, train_opt['network_classifier'])
         self.history, self.image_log, self.step_times, self.adapted = defaultdict(list), {}, [], []
         self.setup_optimizers()
         self.setup_schedulers()
         self._optimizer_source = copy.deepcopy(self.optimizer_g.state_dict())
-        self.build_fisher_restoration(train_opt.get('fisher_ratio', 0.5), train_opt.get('fisher_max_size', 64),
+        self.build_fisher_restoration(train_opt['fisher_opt']['ratio'], train_opt['fisher_opt']['max_size'],
                                       self.teacher.state_dict(), self.eps)
-        if not self.opt['path'].get('resume_state'):
+        if not self.opt['path']['resume_state']:
             self.export_outputs('base')
 
     # ------------------------------------------------------------------ adaptation
@@ -195,8 +195,7 @@ class SRTTAModel(SRAdaptationMixin, TTASRModelMixin, SRModel):
         return {'mode': 'srtta', 'network_g': self.opt['network_g']['type'], 'per_image_reset': self.per_image_reset,
                 'iterations_per_image': self.iterations, 'patch_size': self.patch_size,
                 'patch_batch': self.patch_batch, 'teacher_weight': self.teacher_weight,
-                'fisher_ratio': train_opt.get('fisher_ratio', 0.5), 'fisher_seconds': self.fisher_seconds,
+                'fisher_ratio': train_opt['fisher_opt']['ratio'], 'fisher_seconds': self.fisher_seconds,
                 'feature_layer': self.student_features.name,
-                'classifier': None if self.classifier is None else self.opt['path'].get('pretrain_network_classifier',
-                                                                                        'cpu'),
+                'classifier': None if self.classifier is None else self.opt['path']['pretrain_network_classifier'],
                 'images': self.image_log}

@@ -9,6 +9,7 @@ from tta_sr.report.crops import bicubic_upscale, crop, mod_crop_to, pick_crop_bo
 from tta_sr.report.curves import plot_curve
 from tta_sr.report.html import metrics_table, render_page
 from tta_sr.report.scores import build_metrics, mean_scores, score_one, write_metrics_files
+from tta_sr.options.stage2 import DEFAULT_METRICS
 from tta_sr.utils.atomic import atomic_write_text
 
 FILES_DIR = 'report_files'
@@ -58,7 +59,7 @@ def score_images(images, metrics, variants=('base', 'adapted'), progress=False):
     return rows, notes
 
 
-def write_report(run_dir, images, metrics=('psnr_y', 'ssim', 'lpips', 'niqe'), curves=None, scale=4, crop_size=96,
+def write_report(run_dir, images, metrics=DEFAULT_METRICS, curves=None, scale=4, crop_size=96,
                  crops=True, variants=('base', 'adapted'), title=None, device='cpu', on_unavailable='skip',
                  extra=None, progress=False, gate=None):
     """Write ``metrics.json``, ``metrics.csv`` and ``report.html`` (+ ``report_files/``) into ``run_dir``.

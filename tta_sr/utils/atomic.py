@@ -18,6 +18,8 @@ import tempfile
 
 import torch
 
+from tta_sr.utils.log import basicsr_logger
+
 # Permission bits a plainly created file would get (mkstemp creates 0o600 files).
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -79,17 +81,6 @@ def atomic_torch_save(obj, path):
     return atomic_write_with(path, lambda f: torch.save(obj, f), mode='wb')
 
 
-def _basicsr_logger():
-    """BasicSR's root logger, without initialising it: BasicSR's first ``get_root_logger`` call is the one
-    that attaches the log file, so calling it early from here would leave the run without a log file."""
-    import logging
-    from basicsr.utils.logger import initialized_logger
-    if 'basicsr' in initialized_logger:
-        from basicsr.utils import get_root_logger
-        return get_root_logger()
-    return logging.getLogger('basicsr')
-
-
 def _save_with_retry(obj, path, what, retries=3, wait_s=1.0):
     """BasicSR's retry policy (3 tries, 1 s apart, then a warning, no crash) around an atomic save.
 
@@ -97,7 +88,7 @@ def _save_with_retry(obj, path, what, retries=3, wait_s=1.0):
     the new one.
     """
     import time
-    logger = _basicsr_logger()
+    logger = basicsr_logger()
     for attempt in range(retries):
         try:
             atomic_torch_save(obj, path)

@@ -10,13 +10,16 @@ INPUT_ERROR = 1
 USAGE_ERROR = 2
 
 
+class UserInputError(Exception):
+    """A problem the user fixes outside the code (an unreadable image, a corrupt weights file): the base class
+    that domain errors such as ``ImageReadError`` and ``WeightsIntegrityError`` add to their own."""
+
+
 def user_error_types():
     """The exception classes that :func:`user_errors` reports in one line."""
     import yaml
-    from tta_sr.utils.image_io import ImageReadError
-    from tta_sr.weights.resolver import WeightsIntegrityError
     # OSError: missing paths, permissions, read-only disks; YAMLError: an option file that does not parse
-    return ImageReadError, WeightsIntegrityError, OSError, yaml.YAMLError
+    return UserInputError, OSError, yaml.YAMLError
 
 
 def one_line(prog, err):

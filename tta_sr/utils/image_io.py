@@ -39,6 +39,8 @@ import torch
 from PIL import Image, ImageFile
 
 from tta_sr.utils.atomic import atomic_write_bytes
+from tta_sr.utils.errors import UserInputError
+from tta_sr.utils.log import basicsr_logger
 
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp', '.ppm', '.pgm')
 
@@ -46,18 +48,7 @@ _EXIF_ORIENTATION_TAG = 0x0112
 _PIL_LOCK = threading.Lock()  # guards the temporary reset of Pillow's global LOAD_TRUNCATED_IMAGES
 
 
-def _basicsr_logger():
-    """BasicSR's root logger, without initialising it: BasicSR's first ``get_root_logger`` call is the one
-    that attaches the log file, so calling it early from here would leave the run without a log file."""
-    import logging
-    from basicsr.utils.logger import initialized_logger
-    if 'basicsr' in initialized_logger:
-        from basicsr.utils import get_root_logger
-        return get_root_logger()
-    return logging.getLogger('basicsr')
-
-
-class ImageReadError(ValueError):
+class ImageReadError(UserInputError, ValueError):
     """An image file that cannot be used: missing, not an image, truncated or of an unsupported kind.
 
     Attributes ``path`` and ``reason``; ``str(err)`` names both and says what to do.
@@ -350,7 +341,7 @@ def scan_images(folder, on_error='warn', recursive=False, extensions=IMAGE_EXTEN
             if on_error == 'raise':
                 raise
             bad.append(path)
-            _basicsr_logger().warning(f'Skipping bad image file: {err}')
+            basicsr_logger().warning(f'Skipping bad image file: {err}')
             continue
         good.append(path)
     if not good:

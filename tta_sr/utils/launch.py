@@ -65,9 +65,14 @@ def experiments_root_option(opt_path, force_yml=None):
 
 
 def parse_options(root_path, is_train=True):
-    """BasicSR 1.4.2's ``parse_options``, then the run's folders under ``path.experiments_root`` when it is set."""
+    """BasicSR 1.4.2's ``parse_options``, then stage 2's options validated with their defaults filled
+    (``tta_sr.options.stage2``: an unknown key fails here, before any data is read), then the run's folders under
+    ``path.experiments_root`` when it is set."""
     from basicsr.utils.options import parse_options as basicsr_parse_options
+    from tta_sr.options.stage2 import TRAIN_OF, resolve_stage2
     opt, args = basicsr_parse_options(root_path, is_train)
+    if opt.get('model_type') in TRAIN_OF:
+        resolve_stage2(opt)
     root = experiments_root_option(args.opt, args.force_yml) if is_train else None
     if root:
         root = os.path.abspath(os.path.expanduser(str(root)))

@@ -21,6 +21,7 @@ two 1-D weight vectors exist at a time; the network runs under ``torch.no_grad``
 import numpy as np
 import torch
 
+from tta_sr.options.stage2 import DEFAULT_TILE, DEFAULT_TILE_OVERLAP
 from tta_sr.utils.image_io import to_tensor
 
 
@@ -50,7 +51,7 @@ def _check_output(out, lr_shape, scale, what):
                          'network needs sizes divisible by a window size)')
 
 
-def tiled_forward(net, lr, scale, tile=256, overlap=16):
+def tiled_forward(net, lr, scale, tile=DEFAULT_TILE, overlap=DEFAULT_TILE_OVERLAP):
     """Run ``net`` on ``lr`` tile by tile and blend the tiles.
 
     Args:
@@ -111,7 +112,7 @@ def tiled_forward(net, lr, scale, tile=256, overlap=16):
         return out
 
 
-def upscale_image(net, img, scale, tile=256, overlap=16, device='cpu', alpha_mode='bicubic'):
+def upscale_image(net, img, scale, tile=DEFAULT_TILE, overlap=DEFAULT_TILE_OVERLAP, device='cpu', alpha_mode='bicubic'):
     """Super-resolve a numpy image, handling an alpha channel like Real-ESRGAN's inference.
 
     Args:

@@ -27,6 +27,8 @@ from numbers import Number
 import torch
 from torch import nn
 
+from tta_sr.utils.log import basicsr_logger
+
 
 def _cpu_copy(obj):
     """Deep copy of a (nested) state dict with every tensor copied to CPU (never aliased)."""
@@ -58,17 +60,6 @@ def _named_params(params):
     if items and all(isinstance(p, nn.Module) for p in items):
         return [(f'{i}.{n}', p) for i, m in enumerate(items) for n, p in m.named_parameters()]
     return [(f'param[{i}]', p) for i, p in enumerate(items)]
-
-
-def _root_logger():
-    """BasicSR's root logger, without initialising it: BasicSR's first ``get_root_logger`` call is the one
-    that attaches the log file, so calling it early from here would leave the run without a log file."""
-    import logging
-    from basicsr.utils.logger import initialized_logger
-    if 'basicsr' in initialized_logger:
-        from basicsr.utils import get_root_logger
-        return get_root_logger()
-    return logging.getLogger('basicsr')
 
 
 class LossHealthGuard:
@@ -230,7 +221,7 @@ class LossHealthGuard:
         lrs = [g['lr'] for o in opts for g in o.param_groups]
         restored = f'restored the state of iter {self.snapshot_iter}' if self._snapshot is not None else \
             'no good state recorded yet, weights kept (the step was skipped)'
-        _root_logger().warning(
+        basicsr_logger().warning(
             f'LossHealthGuard: {reason} at iter {current_iter}; skipped the step, {restored}, learning rates '
             f'x{self.lr_decay_on_nan} -> {["%.3g" % lr for lr in lrs]} '
             f'(failure {self.consecutive_failures}/{self.max_consecutive} in a row).')
@@ -259,5 +250,5 @@ def maybe_inject_nan(loss, current_iter, opt):
     inject = train_opt.get('debug_inject_nan_iter')
     if inject is None or current_iter not in _as_list(inject):
         return loss
-    _root_logger().warning(f'debug_inject_nan_iter: injecting NaN into the loss at iter {current_iter}')
+    basicsr_logger().warning(f'debug_inject_nan_iter: injecting NaN into the loss at iter {current_iter}')
     return loss * float('nan')

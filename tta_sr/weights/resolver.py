@@ -14,13 +14,15 @@ import hashlib
 import io
 import os
 import pickle
-import tempfile
 import zipfile
 
 import torch
 import yaml
 from torch import nn
 from torch.nn import functional as F
+
+from tta_sr.utils.atomic import atomic_write_bytes
+from tta_sr.utils.errors import UserInputError
 
 ENV_VAR = 'TTA_SR_WEIGHTS'
 MANIFEST_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'manifest.yml')
@@ -32,7 +34,7 @@ class WeightsNotFoundError(FileNotFoundError):
     """No weights file could be found or made for a name."""
 
 
-class WeightsIntegrityError(ValueError):
+class WeightsIntegrityError(UserInputError, ValueError):
     """A weights file is corrupt, has the wrong sha256, or does not fit its architecture."""
 
 
@@ -94,24 +96,6 @@ def state_dict_bytes(state_dict, param_key=None) -> bytes:
     return buf.getvalue()
 
 
-def write_atomic(path: str, data: bytes) -> str:
-    """Write ``data`` to ``path`` through a temp file in the same folder and ``os.replace``."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix='.' + os.path.basename(path) + '.', suffix='.tmp', dir=folder)
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    return path
-
-
 def convert_entry(entry: dict, dest: str) -> str:
     """Convert the entry's ``convert_from`` ncnn model and write it to ``dest`` atomically.
 
@@ -128,7 +112,7 @@ def convert_entry(entry: dict, dest: str) -> str:
         raise WeightsIntegrityError(
             f'converting {conv["package"]}/models/{conv["model"]} gave sha256 {found}, the manifest expects '
             f'{expected} for {dest}; the installed package differs from the one the manifest was made with')
-    return write_atomic(dest, data)
+    return atomic_write_bytes(dest, data)
 
 
 def _not_found_message(name, entry):

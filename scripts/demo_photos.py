@@ -4,7 +4,7 @@ Photos: scikit-image's bundled sample photographs (``skimage.data``), cut into 2
 LR: 64 x 64, made by one Real-ESRGAN second-order degradation with seed ``seed`` for every image
 (``HRDegradationDataset`` with ``consistent_degradation``). GT is written for scoring only.
 
-    python -m tta_sr.data.demo_photos --out options/quickstart/demo_photos
+    python scripts/demo_photos.py --out options/quickstart/demo_photos
 """
 import argparse
 import os

@@ -1,6 +1,6 @@
 """Package a stage-1 checkpoint as a named reconstruction branch (how the shipped branches were made).
 
-    python -m tta_sr.weights.export_branch --checkpoint experiments/NAME/models/net_g_latest.pth \
+    python scripts/export_branch.py --checkpoint experiments/NAME/models/net_g_latest.pth \
         --options options/pretrain/NAME.yml --name my_branch [--param-key params_ema] [--notes "..."]
 
 Writes ``tta_sr/weights/lr_recon_<name>.pth`` (``params_ema`` = the chosen weights, and ``params_far``)

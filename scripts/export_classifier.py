@@ -1,6 +1,6 @@
 """Package a trained degradation classifier by name, with its measured held-out accuracy (how ``cpu`` was made).
 
-    python -m tta_sr.weights.export_classifier --checkpoint experiments/NAME/models/net_g_latest.pth \
+    python scripts/export_classifier.py --checkpoint experiments/NAME/models/net_g_latest.pth \
         --options options/pretrain/NAME.yml --name my_classifier [--notes "..."]
 
 Writes ``tta_sr/weights/degradation_classifier_<name>.pth`` (``params``) and ``.yml`` (``network_classifier``,
@@ -17,9 +17,10 @@ from basicsr.archs import build_network
 
 from tta_sr.models.degradation_classifier_model import held_out_accuracy
 from tta_sr.utils.atomic import atomic_torch_save, atomic_write_text
-from tta_sr.weights.export_branch import export_cli
 from tta_sr.weights.branches import BRANCH_DIR, CLASSIFIER_PREFIX
 from tta_sr.weights.resolver import load_state_dict
+
+from export_branch import export_cli  # scripts/export_branch.py, beside this file
 
 
 LABEL_OPTIONS = ('type_prob', 'blur_min_width', 'blur_max_noise')  # how the data were labelled: the held-out measure uses the same

@@ -1,6 +1,6 @@
 """Calibrate an exported branch's physical prior: temperature scaling of its bank weights and residual gate.
 
-    python -m tta_sr.weights.calibrate_branch --name lway_cpu --options options/pretrain/finetune_lr_recon_lway_cpu.yml
+    python scripts/calibrate_branch.py --name lway_cpu --options options/pretrain/finetune_lr_recon_lway_cpu.yml
 
 The branch's R mixes its downscalers with w = softmax(t_p * P e_d) and gates its residual with
 g = sigmoid(t_g * G e_d + b_g) (``tta_sr.archs.reconstructor_arch``); training leaves t_p = t_g = 1, b_g = 0.

@@ -2,7 +2,7 @@ import tta_sr  # noqa: F401
 import pytest
 import torch
 
-from tta_sr.losses import lpips_metric as lm
+from tta_sr.archs import lpips_arch as lm
 
 
 def _noisy(x, sigma, seed=0):
