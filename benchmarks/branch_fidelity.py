@@ -3,7 +3,7 @@
 For every (LR X, HR Y) pair of each set, and each branch given, X_hat = R(E_deg(X), E_img(Y), Y, s) is
 scored against X (PSNR on RGB in [0, 1], and LPIPS), beside fixed downscalers of Y:
 
-* ``bicubic``, ``bicubic_aa``, ``area`` (``tta_sr.archs.downscalers``);
+* ``bicubic``, ``bicubic_aa``, ``area`` (``tta_sr.ops.downscalers``);
 * ``oracle``: the Gaussian blur + area downscaler whose width sigma (0 to 4 HR px, step 0.1) gives the
   best mean PSNR on that set -- chosen with the ground truth, it shows how much one fixed degradation
   model can explain of the set;
@@ -82,7 +82,7 @@ class Branch:
 def fixed_scores(pairs, lpips, scale):
     """{name: {'psnr': [...], 'lpips': [...]}} for FIXED and every oracle sigma ('gauss<sigma>', PSNR only)."""
     import torch
-    from tta_sr.archs.downscalers import downscale
+    from tta_sr.ops.downscalers import downscale
     out = {}
     with torch.no_grad():
         for name in FIXED + tuple(f'gauss{s}' for s in SIGMAS):
@@ -96,7 +96,7 @@ def fixed_scores(pairs, lpips, scale):
 def score_set(set_name, pairs, branches, lpips, scale, swap_sets, progress):
     """The row block of one set: fixed downscalers, oracle, each branch (and its swap cost)."""
     import torch
-    from tta_sr.archs.downscalers import downscale
+    from tta_sr.ops.downscalers import downscale
     fixed = fixed_scores(pairs, lpips, scale)
     best = max(SIGMAS, key=lambda s: np.mean(fixed[f'gauss{s}']['psnr']))
     with torch.no_grad():
@@ -192,7 +192,7 @@ def main(argv=None):
     import torch
     from tqdm import tqdm
     import tta_sr  # noqa: F401
-    from tta_sr.losses.lpips_metric import build_lpips
+    from tta_sr.archs.lpips_arch import build_lpips
     torch.set_num_threads(args.threads)
     wanted = [s.strip() for s in args.sets.split(',') if s.strip()]
     unknown = set(wanted) - set(FAMILY_SETS) - {'city100'}

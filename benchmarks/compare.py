@@ -31,7 +31,12 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import common  # noqa: E402
+from presets import ALL_METHODS, METHOD_COLORS, add_run_args, resolve_args  # noqa: E402
+from records import branch_record, dump_json, machine_info, merge_results, run_settings, setup_logging  # noqa: E402
+from run_options import build_tta_model, model_options, srtta_options  # noqa: E402
+from sampling import make_sampler  # noqa: E402
+from scoring import METRICS, Scorer, eval_net, image_pairs, read_folder, read_gts  # noqa: E402
+from timing import PeakMemory, summary, train_steps  # noqa: E402
 
 LABELS = {'base': 'base (no TTA)', 'rec_only': 'rec_only (L_rec, LWay branch)', 'lway': 'LWay',
           'hr_aware': 'HR-aware (ours)', 'fixed': 'fixed (known degradation, headroom)', 'srtta': 'SRTTA (per image)'}
@@ -43,25 +48,25 @@ def run_method(cfg, method, pairs, scorer, gts, logger, score_base):
     ``score_base(outputs)``: the base outputs' scores, which a method that the gate refused ends with."""
     import torch
     root = os.path.join(cfg['out'], 'runs', method)
-    opt, branch_path = common.model_options(cfg, method, pairs, root)
+    opt, branch_path = model_options(cfg, method, pairs, root)
     torch.manual_seed(cfg['seed'])
     t_build = time.perf_counter()
-    model = common.build_tta_model(opt)
+    model = build_tta_model(opt)
     t_build = time.perf_counter() - t_build
-    sampler = common.make_sampler(opt, cfg)
+    sampler = make_sampler(opt, cfg)
     times, losses = [], []
     logger.info(f'[{method}] training {cfg["iters"]} iterations')
-    with common.PeakMemory(cfg['device']) as mem:
-        common.train_steps(model, sampler, 0, cfg['iters'], cfg['device'], times, losses)
-    srs = scorer.upscale_all(common.eval_net(model, cfg), pairs, os.path.join(root, 'results', 'adapted'))
+    with PeakMemory(cfg['device']) as mem:
+        train_steps(model, sampler, 0, cfg['iters'], cfg['device'], times, losses)
+    srs = scorer.upscale_all(eval_net(model, cfg), pairs, os.path.join(root, 'results', 'adapted'))
     scores = scorer.score_images(srs, gts)
     if not os.path.isdir(os.path.join(root, 'results', 'base')):
         raise RuntimeError(f'{root}/results/base missing: the model did not export its base outputs')
-    base = common.read_folder(os.path.join(root, 'results', 'base'), pairs)
+    base = read_folder(os.path.join(root, 'results', 'base'), pairs)
     model.apply_gate()  # on the LR images alone; a refusal puts the source weights back
-    result = {'metrics': scores, 's_per_iter': common.summary(times), 'peak_mb': mem.peak_mb,
+    result = {'metrics': scores, 's_per_iter': summary(times), 'peak_mb': mem.peak_mb,
               'peak_delta_mb': mem.delta_mb, 'build_s': t_build, 's_per_image': sum(times) / len(pairs),
-              'branch': common.branch_record(branch_path),
+              'branch': branch_record(branch_path),
               'loss_first': losses[0] if losses else None, 'loss_last': losses[-1] if losses else None,
               'loss_curve': losses, 'steps_skipped': getattr(getattr(model, 'health', None), 'skipped', None),
               'scored_net': 'net_g_ema' if cfg['ema_decay'] > 0 else 'net_g',
@@ -84,38 +89,38 @@ def run_srtta(cfg, pairs, scorer, gts, logger):
     import numpy as np
     import torch
     root = os.path.join(cfg['out'], 'runs', 'srtta')
-    opt = common.srtta_options(cfg, pairs, root)
+    opt = srtta_options(cfg, pairs, root)
     random.seed(cfg['seed'])
     np.random.seed(cfg['seed'])
     torch.manual_seed(cfg['seed'])
     t_build = time.perf_counter()
-    model = common.build_tta_model(opt)  # writes results/base, estimates the Fisher masks
+    model = build_tta_model(opt)  # writes results/base, estimates the Fisher masks
     t_build = time.perf_counter() - t_build
     from tta_sr.utils.image_io import read_image, to_tensor
     logger.info(f'[srtta] {cfg["srtta"]["iters"]} steps per image on {len(pairs)} images')
-    with common.PeakMemory(cfg['device']) as mem:
+    with PeakMemory(cfg['device']) as mem:
         for it, (stem, lr_path, _) in enumerate(pairs, start=1):
             model.feed_data({'lq': to_tensor(read_image(lr_path)[0]), 'lq_path': [lr_path]})
             model.optimize_parameters(it)  # adapts, then writes results/adapted/<stem>.png
     logs = model.image_log
     fisher_share = model.fisher_seconds / len(pairs)
-    srs = common.read_folder(os.path.join(root, 'results', 'adapted'), pairs)
-    result = {'metrics': scorer.score_images(srs, gts), 's_per_iter': common.summary(model.step_times) if model.step_times else None,
+    srs = read_folder(os.path.join(root, 'results', 'adapted'), pairs)
+    result = {'metrics': scorer.score_images(srs, gts), 's_per_iter': summary(model.step_times) if model.step_times else None,
               's_per_image': float(np.mean([logs[s]['adapt_s'] for s, _, _ in pairs])) + fisher_share,
               'total_s_per_image': {s: logs[s]['total_s'] + fisher_share for s, _, _ in pairs},
               'fisher_s': model.fisher_seconds, 'peak_mb': mem.peak_mb, 'peak_delta_mb': mem.delta_mb,
               'build_s': t_build, 'budget': dict(cfg['srtta']), 'types': {s: logs[s]['types'] for s, _, _ in pairs},
               'loss_curve': [v for _, v in model.history['l_srtta']], 'scored_net': 'net_g (8-bit PNG output)',
               'classifier': model.report_extra()['classifier'], 'trainable': opt['train'].get('trainable')}
-    base = common.read_folder(os.path.join(root, 'results', 'base'), pairs)
+    base = read_folder(os.path.join(root, 'results', 'base'), pairs)
     del model
     gc.collect()
     return result, base
 
 
 def write_markdown(path, results, cfg):
-    methods = [m for m in common.ALL_METHODS if m in results['methods']]
-    metric_names = [m for m in common.METRICS if any(m in results['methods'][x]['metrics'] for x in methods)]
+    methods = [m for m in ALL_METHODS if m in results['methods']]
+    metric_names = [m for m in METRICS if any(m in results['methods'][x]['metrics'] for x in methods)]
     lines = [f'# {cfg["model"]} on `{cfg["lr_dir"]}`', '',
              '| method | ' + ' | '.join(ARROWS[m] for m in metric_names) +
              ' | gate | adapted before the gate (PSNR-Y / LPIPS) | s/iter | s/image | peak MB |',
@@ -161,12 +166,12 @@ def plot(path, results):
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    methods = [m for m in common.ALL_METHODS if m in results['methods']]
-    names = [m for m in common.METRICS if all(m in results['methods'][x]['metrics'] for x in methods)]
+    methods = [m for m in ALL_METHODS if m in results['methods']]
+    names = [m for m in METRICS if all(m in results['methods'][x]['metrics'] for x in methods)]
     fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 3.2))
     for ax, name in zip(list(axes) if len(names) > 1 else [axes], names):
         vals = [results['methods'][m]['metrics'][name]['mean'] for m in methods]
-        ax.bar(range(len(methods)), vals, color=[common.METHOD_COLORS[m] for m in methods])
+        ax.bar(range(len(methods)), vals, color=[METHOD_COLORS[m] for m in methods])
         lo, hi = min(vals), max(vals)
         pad = (hi - lo) * 0.6 + 1e-6 * max(abs(hi), 1)
         ax.set_ylim(lo - pad, hi + pad)
@@ -183,21 +188,21 @@ def plot(path, results):
 def parse_config(argv=None):
     """(args, cfg) of a compare.py command line (``argv`` None: sys.argv)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    common.add_common_args(parser, 'base,rec_only,lway,hr_aware')
+    add_run_args(parser, 'base,rec_only,lway,hr_aware')
     args = parser.parse_args(argv)
-    return args, common.resolve_args(args)
+    return args, resolve_args(args)
 
 
 def main(argv=None):
     args, cfg = parse_config(argv)
-    logger = common.setup_logging(cfg['out'])
-    pairs = common.image_pairs(cfg)
+    logger = setup_logging(cfg['out'])
+    pairs = image_pairs(cfg)
     from tta_sr.weights.resolver import manifest_entry
     scale = manifest_entry(cfg['model'])['scale']
-    scorer = common.Scorer(cfg, scale)
-    gts = common.read_gts(pairs)
+    scorer = Scorer(cfg, scale)
+    gts = read_gts(pairs)
     results_path = os.path.join(cfg['out'], 'results.json')
-    settings = common.run_settings(cfg, pairs)
+    settings = run_settings(cfg, pairs)
     results = {'settings': settings, 'methods': {}}
     if os.path.isfile(results_path):  # keep methods measured earlier with the same settings
         with open(results_path) as f:
@@ -206,8 +211,8 @@ def main(argv=None):
             results['methods'] = old.get('methods', {})
         else:
             logger.info(f'{results_path}: settings differ from this run; earlier methods are dropped')
-    common.merge_results(results, args.merge_from, 'results.json', settings)
-    results.update(machine=common.machine_info(cfg), metric_info=scorer.info(),
+    merge_results(results, args.merge_from, 'results.json', settings)
+    results.update(machine=machine_info(cfg), metric_info=scorer.info(),
                    command='python ' + ' '.join([os.path.relpath(__file__)] + (argv or sys.argv[1:])))
     base_outputs, base_cache = None, {}
 
@@ -226,7 +231,7 @@ def main(argv=None):
         else:
             result, base_outputs = run_method(cfg, method, pairs, scorer, gts, logger, score_base)
         results['methods'][method] = result
-        common.dump_json(results_path, results)
+        dump_json(results_path, results)
         logger.info(f'[{method}] ' + ', '.join(f'{k} {v["mean"]:.4f}' for k, v in result['metrics'].items()) +
                     f', {(result["s_per_iter"] or {}).get("median", float("nan")):.2f} s/iter, '
                     f'peak {result["peak_mb"]:.0f} MB')
@@ -236,7 +241,7 @@ def main(argv=None):
             net = build_pretrained(cfg['model'], device=cfg['device'])
             base_outputs = scorer.upscale_all(net, pairs, os.path.join(cfg['out'], 'runs', 'base'))
         results['methods']['base'] = {'metrics': score_base(base_outputs)}
-    common.dump_json(results_path, results)
+    dump_json(results_path, results)
     write_markdown(os.path.join(cfg['out'], 'results.md'), results, cfg)
     plot(os.path.join(cfg['out'], 'results.png'), results)
     print(open(os.path.join(cfg['out'], 'results.md')).read())

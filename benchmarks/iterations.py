@@ -24,31 +24,36 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import common  # noqa: E402
+from presets import METHOD_COLORS, add_run_args, resolve_args  # noqa: E402
+from records import branch_record, dump_json, machine_info, merge_results, run_settings, setup_logging  # noqa: E402
+from run_options import build_tta_model, model_options  # noqa: E402
+from sampling import make_sampler  # noqa: E402
+from scoring import Scorer, eval_net, image_pairs, read_folder, read_gts  # noqa: E402
+from timing import summary, train_steps  # noqa: E402
 
 
 def run_curve(cfg, method, pairs, scorer, gts, logger, every, results, path):
     import torch
     root = os.path.join(cfg['out'], 'runs', method)
-    opt, branch_path = common.model_options(cfg, method, pairs, root)
+    opt, branch_path = model_options(cfg, method, pairs, root)
     torch.manual_seed(cfg['seed'])
-    model = common.build_tta_model(opt)
-    sampler = common.make_sampler(opt, cfg)
-    base = common.read_folder(os.path.join(root, 'results', 'base'), pairs)
-    curve = {'points': {0: scorer.score_images(base, gts)}, 'branch': common.branch_record(branch_path)}
+    model = build_tta_model(opt)
+    sampler = make_sampler(opt, cfg)
+    base = read_folder(os.path.join(root, 'results', 'base'), pairs)
+    curve = {'points': {0: scorer.score_images(base, gts)}, 'branch': branch_record(branch_path)}
     times, losses = [], []
     results['methods'][method] = curve
     done = 0
     while done < cfg['iters']:
         stop = min(done + every, cfg['iters'])
-        common.train_steps(model, sampler, done, stop, cfg['device'], times, losses)
+        train_steps(model, sampler, done, stop, cfg['device'], times, losses)
         done = stop
         t0 = time.perf_counter()
-        srs = scorer.upscale_all(common.eval_net(model, cfg), pairs)
+        srs = scorer.upscale_all(eval_net(model, cfg), pairs)
         curve['points'][done] = scorer.score_images(srs, gts)
-        curve['s_per_iter'] = common.summary(times)
+        curve['s_per_iter'] = summary(times)
         curve['loss_curve'] = losses
-        common.dump_json(path, results)
+        dump_json(path, results)
         logger.info(f'[{method}] iter {done}: ' + ', '.join(f'{k} {v["mean"]:.4f}' for k, v in
                                                             curve['points'][done].items()) +
                     f' (scored in {time.perf_counter() - t0:.1f} s; {curve["s_per_iter"]["median"]:.2f} s/iter)')
@@ -67,7 +72,7 @@ def plot(path, results):
     for ax, name in zip(list(axes) if len(names) > 1 else [axes], names):
         for m in methods:
             pts = sorted((int(k), v[name]['mean']) for k, v in results['methods'][m]['points'].items())
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker='o', ms=3, label=m, color=common.METHOD_COLORS.get(m))
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker='o', ms=3, label=m, color=METHOD_COLORS.get(m))
         ax.set_xlabel('iteration')
         ax.set_title({'psnr_y': 'PSNR-Y ↑', 'ssim': 'SSIM ↑', 'lpips': 'LPIPS ↓', 'niqe': 'NIQE ↓'}[name])
         ax.grid(alpha=0.3)
@@ -83,31 +88,31 @@ def plot(path, results):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    common.add_common_args(parser, 'lway,hr_aware', iters_help='last iteration (default 800)')
+    add_run_args(parser, 'lway,hr_aware', iters_help='last iteration (default 800)')
     parser.add_argument('--every', type=int, default=100, help='score every K iterations')
     args = parser.parse_args(argv)
     if args.iters is None:
         args.iters = 800
     if args.learning_rate is None:
         args.learning_rate = 5e-6
-    cfg = common.resolve_args(args)
+    cfg = resolve_args(args)
     cfg['methods'] = [m for m in cfg['methods'] if m != 'base']
-    logger = common.setup_logging(cfg['out'])
-    pairs = common.image_pairs(cfg)
+    logger = setup_logging(cfg['out'])
+    pairs = image_pairs(cfg)
     from tta_sr.weights.resolver import manifest_entry
-    scorer = common.Scorer(cfg, manifest_entry(cfg['model'])['scale'])
-    gts = common.read_gts(pairs)
-    settings = dict(common.run_settings(cfg, pairs), every=args.every)
+    scorer = Scorer(cfg, manifest_entry(cfg['model'])['scale'])
+    gts = read_gts(pairs)
+    settings = dict(run_settings(cfg, pairs), every=args.every)
     path = os.path.join(cfg['out'], 'curves.json')
-    results = {'settings': settings, 'methods': {}, 'machine': common.machine_info(cfg), 'metric_info': scorer.info(),
+    results = {'settings': settings, 'methods': {}, 'machine': machine_info(cfg), 'metric_info': scorer.info(),
                'command': 'python ' + ' '.join([os.path.relpath(__file__)] + (argv or sys.argv[1:]))}
     if os.path.isfile(path):
         with open(path) as f:
             old = json.load(f)
         if old.get('settings') == settings:
             results['methods'] = {m: v for m, v in old['methods'].items() if m not in cfg['methods']}
-    common.merge_results(results, args.merge_from, 'curves.json', settings)
-    common.dump_json(path, results)
+    merge_results(results, args.merge_from, 'curves.json', settings)
+    dump_json(path, results)
     for method in cfg['methods']:
         logger.info(f'=== {method} ===')
         run_curve(cfg, method, pairs, scorer, gts, logger, args.every, results, path)

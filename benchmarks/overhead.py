@@ -33,7 +33,12 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import common  # noqa: E402
+from presets import add_run_args, resolve_args  # noqa: E402
+from records import dump_json, machine_info, setup_logging  # noqa: E402
+from run_options import build_tta_model, model_options  # noqa: E402
+from sampling import make_sampler  # noqa: E402
+from scoring import image_pairs  # noqa: E402
+from timing import PeakMemory, sync  # noqa: E402
 
 MODES = ('rec_only', 'lway', 'hr_aware')
 
@@ -54,28 +59,28 @@ def main(argv=None):
     import torch
     from torch.nn import functional as F
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    common.add_common_args(parser, 'rec_only,lway,hr_aware')
+    add_run_args(parser, 'rec_only,lway,hr_aware')
     parser.add_argument('--repeats', type=int, default=5, help='timed repeats of each variant')
     parser.add_argument('--warmup', type=int, default=1, help='untimed runs of each variant first')
     parser.add_argument('--memory-probe', default=None, help=argparse.SUPPRESS)  # internal: child process
     args = parser.parse_args(argv)
     args.iters = args.iters or 1
-    cfg = common.resolve_args(args)
+    cfg = resolve_args(args)
     cfg['ema_decay'] = 0.0
     modes = [m for m in cfg['methods'] if m in MODES]
-    logger = common.setup_logging(cfg['out'])
-    pairs = common.image_pairs(cfg)
+    logger = setup_logging(cfg['out'])
+    pairs = image_pairs(cfg)
     device = cfg['device']
 
     if args.memory_probe:
         modes = [args.memory_probe] if args.memory_probe != 'plain' else modes[:1]
     models, batch = {}, None
     for mode in modes:
-        opt, _ = common.model_options(cfg, mode, pairs, os.path.join(cfg['out'], 'runs', mode))
+        opt, _ = model_options(cfg, mode, pairs, os.path.join(cfg['out'], 'runs', mode))
         torch.manual_seed(cfg['seed'])
-        models[mode] = common.build_tta_model(opt)
+        models[mode] = build_tta_model(opt)
         if batch is None or mode == 'lway':
-            sampler = common.make_sampler(opt, cfg)  # same seed: the same crops for every mode
+            sampler = make_sampler(opt, cfg)  # same seed: the same crops for every mode
             batch = sampler()
     from tta_sr.weights.resolver import build_pretrained
     plain_net = build_pretrained(cfg['model'], device=device).train()  # M alone, the same weights
@@ -103,7 +108,7 @@ def main(argv=None):
     if args.memory_probe:
         import gc
         gc.collect()
-        with common.PeakMemory('cpu', interval=0.002) as mem:
+        with PeakMemory('cpu', interval=0.002) as mem:
             variants[args.memory_probe]()
         print('MEMORY_PROBE ' + json.dumps({'variant': args.memory_probe, 'before_mb': mem.start_mb,
                                             'peak_mb': mem.peak_mb}))
@@ -112,11 +117,11 @@ def main(argv=None):
     mems = {k: [] for k in variants}
     for r in range(args.warmup + args.repeats):
         for name, fn in variants.items():
-            common.sync(device)
-            with common.PeakMemory(device) if device == 'cuda' else contextlib.nullcontext() as mem:
+            sync(device)
+            with PeakMemory(device) if device == 'cuda' else contextlib.nullcontext() as mem:
                 t0 = time.perf_counter()
                 fn()
-                common.sync(device)
+                sync(device)
                 dt = time.perf_counter() - t0
             if r >= args.warmup:
                 times[name].append(dt)
@@ -126,7 +131,7 @@ def main(argv=None):
     if device != 'cuda':
         mems = {name: [probe_memory(name, argv)] for name in variants}
     result = {'settings': {k: cfg[k] for k in ('model', 'batch', 'lq_size', 'device', 'seed', 'learning_rate')},
-              'repeats': args.repeats, 'warmup': args.warmup, 'machine': common.machine_info(cfg),
+              'repeats': args.repeats, 'warmup': args.warmup, 'machine': machine_info(cfg),
               'branches': {m: models[m].opt['path']['pretrain_network_recon'] for m in modes},
               'command': 'python ' + ' '.join([os.path.relpath(__file__)] + (argv or sys.argv[1:])), 'variants': {}}
     base_t, base_m = statistics.median(times['plain']), statistics.median(mems['plain'])
@@ -135,7 +140,7 @@ def main(argv=None):
         result['variants'][name] = {'median_s': t, 'times_s': times[name], 'median_peak_delta_mb': m,
                                     'peak_delta_mb': mems[name], 'time_ratio': t / base_t,
                                     'memory_ratio': m / base_m if base_m > 0 else None}
-    common.dump_json(os.path.join(cfg['out'], 'overhead.json'), result)
+    dump_json(os.path.join(cfg['out'], 'overhead.json'), result)
     lines = [f'# One step of {cfg["model"]}, batch {cfg["batch"]} x {cfg["lq_size"]}x{cfg["lq_size"]} LR ({device})', '',
              '| step | median s | time ratio | peak MB above start (first step) | memory ratio |', '| --- | --- | --- | --- | --- |']
     for name, v in result['variants'].items():

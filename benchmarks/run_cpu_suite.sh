@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The CPU benchmark suite of docs/benchmarks.md, as run there (2 shared CPU cores, about 1 h 15 min).
 # Usage: bash benchmarks/run_cpu_suite.sh [OUT_ROOT]   (default benchmarks/runs). Each python job uses 1 torch
-# thread (the cpu preset of benchmarks/common.py); two jobs run side by side.
+# thread (the cpu preset of benchmarks/presets.py); two jobs run side by side.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-benchmarks/runs}

@@ -21,8 +21,9 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import common  # noqa: E402
 import compare  # noqa: E402
+from records import dump_json, run_settings  # noqa: E402
+from scoring import METRICS, image_pairs  # noqa: E402
 
 SWEPT = ('far_weight', 'noise_std', 'learning_rate')
 
@@ -36,7 +37,7 @@ def earlier_results(argv):
         return None
     with open(path) as f:
         results = json.load(f)
-    same = results.get('settings') == common.run_settings(cfg, common.image_pairs(cfg))
+    same = results.get('settings') == run_settings(cfg, image_pairs(cfg))
     return results if same and set(cfg['methods']) <= set(results.get('methods', {})) else None
 
 
@@ -58,7 +59,7 @@ def means(result):
 
 
 def write_markdown(path, sweep):
-    metrics = [m for m in common.METRICS if m in sweep['reference']['base']]
+    metrics = [m for m in METRICS if m in sweep['reference']['base']]
     header = '| setting | value | ' + ' | '.join(metrics) + ' |'
     lines = [header, '|' + ' --- |' * (len(metrics) + 2)]
     for method, row in sweep['reference'].items():
@@ -87,8 +88,8 @@ def main():
         for value in filter(None, getattr(args, name).split(',')):
             result = run(os.path.join(args.out, f'{name}_{value}'), compare_args, 'hr_aware', name, value)
             sweep['settings'].setdefault(name, {})[value] = means(result['methods']['hr_aware'])
-            common.dump_json(os.path.join(args.out, 'sweep.json'), sweep)
-    common.dump_json(os.path.join(args.out, 'sweep.json'), sweep)
+            dump_json(os.path.join(args.out, 'sweep.json'), sweep)
+    dump_json(os.path.join(args.out, 'sweep.json'), sweep)
     write_markdown(os.path.join(args.out, 'sweep.md'), sweep)
     print(open(os.path.join(args.out, 'sweep.md')).read())
 
