@@ -44,9 +44,9 @@ from tta_sr.models.acceptance_gate import decide, image_criteria, mean_criteria
 from tta_sr.models.branch_components import Controller, build_far
 from tta_sr.models.model_base import TTASRModelMixin, load_weights_into
 from tta_sr.models.source_weights import SourceWeights
-from tta_sr.options.stage2 import MODES, VAL, controller_options  # noqa: F401 (MODES re-exported)
 from tta_sr.models.sr_adaptation import SRAdaptationMixin, lr_image_tensor, select_trainable  # noqa: F401 (re-exported)
 from tta_sr.ops.downscalers import downscale, parse_downscaler
+from tta_sr.options.stage2 import VAL, controller_options
 from tta_sr.utils.freeze import freeze
 from tta_sr.utils.image_io import read_image, to_tensor
 from tta_sr.utils.tiling import upscale_image
@@ -67,7 +67,7 @@ class HRAwareTTAModel(SRAdaptationMixin, TTASRModelMixin, SRModel):
         self.cri_rec = build_loss(train_opt['rec_opt']).to(self.device)
         self.cri_source, self.cri_color = (build_loss(train_opt[key]).to(self.device) if train_opt[key] else None
                                            for key in ('source_opt', 'color_opt'))
-        resumed = bool(self.opt['path'].get('resume_state'))
+        resumed = bool(self.opt['path']['resume_state'])
         self.source = SourceWeights(self.get_bare_model(self.net_g), self.opt['path'])
         self.net_source = (self.source.copy(self.get_bare_model(self.net_g), self.device)
                            if self.cri_source is not None else None)
@@ -120,7 +120,7 @@ class HRAwareTTAModel(SRAdaptationMixin, TTASRModelMixin, SRModel):
         if self.ema_decay <= 0:
             return
         self.net_g_ema = build_network(self.opt['network_g']).to(self.device)
-        if self.opt['path'].get('resume_state'):
+        if self.opt['path']['resume_state']:
             self.load_network(self.net_g_ema, self.opt['path']['pretrain_network_g'], True, 'params_ema')
         else:
             self.model_ema(0)

@@ -66,8 +66,8 @@ class SRAdaptationMixin:
     def __init__(self, opt):
         resolve_stage2(opt)  # every key validated, every default filled: the model reads opt[...] directly
         path_opt = opt['path']
-        name = path_opt.get('pretrain_network_g')
-        if path_opt.get('resume_state'):
+        name = path_opt['pretrain_network_g']
+        if path_opt['resume_state']:
             path_opt['param_key_g'] = 'params'  # our own checkpoint, not the published file
         elif name in (manifest := load_manifest()):
             path_opt.setdefault('param_key_g', manifest[name].get('param_key'))  # None: whole file
