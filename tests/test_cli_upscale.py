@@ -114,6 +114,9 @@ def test_weights_checkpoint_prefers_params_ema_unless_param_key(tmp_path):
     (['--outscale', '0'], '--outscale must be positive'),
     (['-n', 'RealESRGAN_x4plus', '--arch-yaml', 'x.yml'], 'not both'),
     (['--fp32', '--half'], 'not allowed with'),
+    (['--precision', 'fp64'], "invalid choice: 'fp64'"),
+    (['--precision', 'fp16', '--device', 'cpu'], '--precision fp16 needs a CUDA device'),
+    (['--precision', 'bf16', '--fp32'], 'not allowed with'),
 ])
 def test_wrong_options_exit_2_with_the_usage(tmp_path, capsys, extra, message):
     write_image(tmp_path / 'x.png', photo(0, 8))
@@ -121,3 +124,25 @@ def test_wrong_options_exit_2_with_the_usage(tmp_path, capsys, extra, message):
     err = capsys.readouterr().err
     assert 'usage: tta-sr upscale' in err and message in err
     assert not (tmp_path / 'out').exists()
+
+
+def test_precision_auto_reports_its_choice_and_draws_a_bar_per_image(tiny, tmp_path, capsys):
+    """``--precision auto`` prints every path it timed and the chosen one; the tile bar is named after the image."""
+    write_image(tmp_path / 'in' / 'a.png', photo(5, 40)[:30])  # 30 x 40, tile 16: 2 x 3 tiles
+    arch_yaml, _ = tiny['SRVGGNetCompact']
+    assert status(['upscale', '-i', tmp_path / 'in', '-o', tmp_path / 'out', '--arch-yaml', arch_yaml,
+                   '--tile', '16', '--tile-overlap', '4', '--precision', 'auto']) == (0, None)
+    out, err = capsys.readouterr()
+    assert '--precision auto: fp32 + channels_last' in err and '--precision auto: fp32   ' in err
+    assert 'a.png: 100%' in err and '6/6' in err
+    assert ' in fp32' in out or ' in bf16' in out
+    assert read_image(tmp_path / 'out' / 'a_out.png')[0].shape == (120, 160, 3)
+
+
+def test_bf16_on_a_cpu_without_bf16_instructions_exits_2(tmp_path, capsys, monkeypatch):
+    from tta_sr.utils import inference_precision
+    monkeypatch.setattr(inference_precision, 'cpu_flags', lambda: {'avx2'})
+    write_image(tmp_path / 'x.png', photo(0, 8))
+    assert status(['upscale', '-i', tmp_path / 'x.png', '-o', tmp_path / 'out', '--precision', 'bf16',
+                   '--device', 'cpu']) == (2, None)
+    assert '--precision bf16 needs bf16 instructions (avx512_bf16 / amx_bf16)' in capsys.readouterr().err

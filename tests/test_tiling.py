@@ -52,6 +52,14 @@ def test_blending_hides_seams_for_wide_context():
     assert (out - ref).abs().max().item() < 0.1
 
 
+@pytest.mark.parametrize('tile, total', [(32, 4 * 5), (0, 1), (200, 1)])
+def test_progress_is_called_once_per_tile(tile, total):
+    calls = []
+    tiled_forward(tiny_sr(), torch.rand(1, 3, 101, 137), 2, tile=tile, overlap=8,
+                  progress=lambda done, n: calls.append((done, n)))
+    assert calls == [(done, total) for done in range(total + 1)]  # (0, total) first, then one call per tile
+
+
 def test_bad_arguments_are_explained():
     net, x = tiny_sr(), torch.rand(1, 3, 40, 40)
     with pytest.raises(ValueError, match='overlap'):
@@ -71,6 +79,9 @@ def test_upscale_image_rgb_and_alpha():
     assert rgba.shape == (60, 100, 4)
     assert np.allclose(rgba[..., :3], out, atol=1e-6)  # colour does not depend on alpha
     assert rgba[:, :45, 3].max() < 0.05 and rgba[:, 55:, 3].min() > 0.95
+    calls = []
+    upscale_image(net, rgb, 2, tile=16, overlap=8, progress=lambda done, n: calls.append(done))
+    assert calls == list(range(2 * 4 + 1))
 
 
 MEMORY_SCRIPT = textwrap.dedent('''

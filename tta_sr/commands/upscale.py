@@ -15,6 +15,11 @@ bicubically) and 16-bit PNG / TIFF stay 16-bit. ``--ext auto`` keeps the input's
 alpha needs PNG (so does a format that cannot be written, e.g. PPM); a 16-bit gray + alpha image comes
 out as 16-bit RGBA (no writer here stores 16-bit gray + alpha). Unreadable files in a folder are skipped
 with a warning.
+
+``--precision`` picks the arithmetic (``tta_sr.utils.inference_precision``): fp32; bf16 (autocast, on CPUs with
+bf16 instructions or GPUs); fp16 (GPU: the net cast to half, also ``--half``); auto (times every path this device
+supports on a 48 x 48 crop of the first image and keeps the fastest within 0.5/255 mean and 2/255 max of fp32).
+``--channels-last`` stores weights and tiles as NHWC. A bar per image counts its tiles, with the ETA.
 """
 import argparse
 import os
@@ -25,10 +30,14 @@ import yaml
 
 from tta_sr.commands.common import fail, input_images, usage, writable_folder
 from tta_sr.options.stage2 import DEFAULT_TILE, DEFAULT_TILE_OVERLAP
+from tta_sr.utils.inference_precision import PRECISIONS, path_name, unsupported_reason
 
 PROG = 'tta-sr upscale'
 WRITABLE = ('png', 'jpg', 'jpeg', 'bmp', 'tif', 'tiff', 'webp')
 DEEP = ('png', 'tif', 'tiff')  # 16-bit output
+CPU_PRECISION = 'fp32'  # without --precision / --half / --fp32: this on CPU, fp16 on GPU
+CHANNELS_LAST = False  # without --channels-last / --no-channels-last
+PROBE = 48  # side of the crop --precision auto times the paths on
 
 
 def add_parser(subparsers):
@@ -53,22 +62,18 @@ def add_parser(subparsers):
     p.add_argument('--ext', default='auto', choices=('auto', 'png', 'jpg'), help='output format (default: auto, '
                                                                                  'as the input)')
     precision = p.add_mutually_exclusive_group()
-    precision.add_argument('--fp32', action='store_true', help='full precision on GPU (the default on CPU)')
-    precision.add_argument('--half', action='store_true', help='half precision (GPU only; the default on GPU)')
+    precision.add_argument('--precision', choices=('auto',) + PRECISIONS,
+                           help=f'auto, fp32, bf16 (CPUs with bf16 instructions, GPUs) or fp16 (GPU); default: '
+                                f'{CPU_PRECISION} on CPU, fp16 on GPU')
+    precision.add_argument('--fp32', action='store_true', help='the same as --precision fp32')
+    precision.add_argument('--half', action='store_true', help='the same as --precision fp16 (GPU only)')
+    p.add_argument('--channels-last', action=argparse.BooleanOptionalAction, default=None,
+                   help=f'weights and tiles in NHWC layout (default: {"on" if CHANNELS_LAST else "off"}; '
+                        '--precision auto picks it)')
     p.add_argument('--device', default='auto', help='auto, cpu, cuda or cuda:N (default: %(default)s)')
     p.add_argument('--no-progress', action='store_true', help='no progress bar')
     p.set_defaults(run=run, command_parser=p)
     return p
-
-
-class HalfInput:
-    """Calls a half-precision net on float32 input: ``(B, C, H, W)`` float32 -> the net's half output."""
-
-    def __init__(self, net):
-        self.net = net.half()
-
-    def __call__(self, x):
-        return self.net(x.half())
 
 
 def manifest_scale(args):
@@ -133,16 +138,17 @@ def in_form(out, channels):
     return gray if channels == 1 else np.concatenate([gray, out[..., 3:]], axis=2)
 
 
-def upscale_file(net, scale, path, args, device):
+def upscale_file(net, scale, path, args, device, progress=None):
     """The upscaled image of the file at ``path``: float32 ``(H', W', C)`` in [0, 1], C = the input's form (3 or 4
-    before :func:`in_form`), ``H' = outscale * H`` (truncated, at least 1) when ``--outscale`` is set."""
+    before :func:`in_form`), ``H' = outscale * H`` (truncated, at least 1) when ``--outscale`` is set.
+    ``progress``: see ``tiled_forward``."""
     import cv2
     from tta_sr.utils.image_io import read_image
     from tta_sr.utils.tiling import upscale_image
     rgb, alpha = read_image(path)
     img = rgb if alpha is None else np.concatenate([rgb, alpha[..., None]], axis=2)
     del rgb, alpha
-    out = upscale_image(net, img, scale, args.tile, args.tile_overlap, device)
+    out = upscale_image(net, img, scale, args.tile, args.tile_overlap, device, progress=progress)
     if args.outscale and args.outscale != scale:
         size = (max(1, int(img.shape[1] * args.outscale)), max(1, int(img.shape[0] * args.outscale)))
         out = cv2.resize(out, size, interpolation=cv2.INTER_LANCZOS4)
@@ -170,7 +176,9 @@ def plan_outputs(paths, args):
 
 
 def choose_device(args):
-    """``(torch.device, half)`` from ``--device``, ``--half`` and ``--fp32``; wrong combinations end with the usage."""
+    """``(torch.device, precision)`` from ``--device``, ``--precision``, ``--half`` and ``--fp32`` (precision: one of
+    ``PRECISIONS`` or ``'auto'``); a precision asked for that the device cannot run ends with the usage, as do
+    wrong devices."""
     import torch
     name = ('cuda' if torch.cuda.is_available() else 'cpu') if args.device == 'auto' else args.device
     try:
@@ -179,9 +187,12 @@ def choose_device(args):
         usage(args, f'--device {args.device!r}: {err}')
     if device.type == 'cuda' and not torch.cuda.is_available():
         usage(args, f'--device {args.device}, but no CUDA device is available here')
-    if args.half and device.type != 'cuda':
-        usage(args, '--half needs a CUDA device (half precision is not used on CPU)')
-    return device, device.type == 'cuda' and not args.fp32
+    asked = args.precision or ('fp32' if args.fp32 else 'fp16' if args.half else None)
+    precision = asked or ('fp16' if device.type == 'cuda' else CPU_PRECISION)
+    reason = None if precision == 'auto' else unsupported_reason(precision, device)
+    if reason and asked:
+        usage(args, f'{"--half" if args.half else "--precision " + precision} {reason}')
+    return device, 'fp32' if reason else precision  # a default this device cannot run falls back to fp32
 
 
 def check_options(args):
@@ -199,25 +210,57 @@ def check_options(args):
         manifest_scale(args)
 
 
+def auto_path(net, path, device):
+    """``--precision auto``: ``(precision, channels_last)`` of the fastest path within tolerance on a ``PROBE``-pixel
+    centre crop of the image at ``path`` (``fastest_path``); the paths' times and differences go to stderr."""
+    from tta_sr.utils.image_io import read_image, to_tensor
+    from tta_sr.utils.inference_precision import fastest_path
+    rgb = read_image(path)[0]
+    y0, x0 = max(0, (rgb.shape[0] - PROBE) // 2), max(0, (rgb.shape[1] - PROBE) // 2)
+    chosen, rows = fastest_path(net, to_tensor(rgb[y0:y0 + PROBE, x0:x0 + PROBE], device))
+    for row in rows:
+        print(f'--precision auto: {path_name(*row["path"]):<22} {row["seconds"]:.3f} s, difference to fp32 mean '
+              f'{row["mean_diff"]:.3f}/255, max {row["max_diff"]:.2f}/255{"" if row["ok"] else " (too large)"}',
+              file=sys.stderr)
+    return chosen
+
+
+def tile_progress(bar):
+    """``tiled_forward``'s ``progress(done, total)`` drawn on the tqdm ``bar``: ``(0, total)`` restarts it."""
+    def progress(done, total):
+        if done == 0:
+            bar.reset(total=total)
+        else:
+            bar.update(done - bar.n)
+    return progress
+
+
 def run(args):
     import torch
+    from tqdm import tqdm
     from tta_sr.utils.image_io import write_image
+    from tta_sr.utils.inference_precision import PreparedNet
     check_options(args)
-    device, half = choose_device(args)
+    device, precision = choose_device(args)
     paths = input_images(args.input, PROG)
     plan = plan_outputs(paths, args)
     writable_folder(args.output, PROG)
     net, scale, description = build_model(args, device)
-    net = HalfInput(net) if half else net
+    channels_last = CHANNELS_LAST if args.channels_last is None else args.channels_last
+    if precision == 'auto':
+        precision, channels_last = auto_path(net, plan[0][0], device)
+    net = PreparedNet(net, precision, channels_last)
 
-    from tqdm import tqdm
     written = []
     with torch.no_grad():
         for path, target, channels, depth in tqdm(plan, desc='upscale', unit='img', file=sys.stderr,
-                                                  disable=True if args.no_progress else None):
-            out = in_form(upscale_file(net, scale, path, args, device), channels)
+                                                  disable=args.no_progress):
+            with tqdm(desc=os.path.basename(path), unit='tile', file=sys.stderr, disable=args.no_progress) as bar:
+                out = upscale_file(net, scale, path, args, device, progress=tile_progress(bar))
+            out = in_form(out, channels)
             written.append(write_image(target, out, bit_depth=depth))
             del out
     factor = f'x{args.outscale:g}' if args.outscale else f'x{scale}'
-    print(f'upscaled {len(written)} image(s) {factor} with {description} into {args.output}/')
+    print(f'upscaled {len(written)} image(s) {factor} with {description} in {path_name(precision, channels_last)} '
+          f'into {args.output}/')
     return 0

@@ -51,7 +51,7 @@ def _check_output(out, lr_shape, scale, what):
                          'network needs sizes divisible by a window size)')
 
 
-def tiled_forward(net, lr, scale, tile=DEFAULT_TILE, overlap=DEFAULT_TILE_OVERLAP):
+def tiled_forward(net, lr, scale, tile=DEFAULT_TILE, overlap=DEFAULT_TILE_OVERLAP, progress=None):
     """Run ``net`` on ``lr`` tile by tile and blend the tiles.
 
     Args:
@@ -61,6 +61,9 @@ def tiled_forward(net, lr, scale, tile=DEFAULT_TILE, overlap=DEFAULT_TILE_OVERLA
         tile (int): core size in LR pixels; ``0`` (or a tile covering the image) runs ``net`` once.
         overlap (int): context on each side of a core in LR pixels; blending ramps are ``overlap``
             wide, exact for receptive-field radius <= ``overlap // 2``. Must be < ``tile``.
+        progress (callable | None): ``progress(done, total)`` is called with ``(0, total)`` before the first
+            tile and ``(i, total)`` after the ``i``-th of ``total`` tiles (1 for an untiled run), e.g. to
+            advance a bar (``tta_sr.commands.upscale.tile_progress``).
 
     Returns:
         Tensor ``(1, C', scale H, scale W)`` (float32, on ``lr``'s device).
@@ -71,15 +74,20 @@ def tiled_forward(net, lr, scale, tile=DEFAULT_TILE, overlap=DEFAULT_TILE_OVERLA
     if tile < 0 or overlap < 0:
         raise ValueError(f'tiled_forward: tile and overlap must be >= 0, got tile={tile}, overlap={overlap}')
     _, _, height, width = lr.shape
+    report = progress or (lambda done, total: None)
     with torch.no_grad():  # not inference_mode: callers may use the result in autograd later
         if tile == 0 or (height <= tile and width <= tile):
+            report(0, 1)
             out = net(lr)
             _check_output(out, lr.shape, scale, 'the image')
+            report(1, 1)
             return out.float()
         if overlap >= tile:
             raise ValueError(f'tiled_forward: overlap ({overlap}) must be smaller than tile ({tile})')
         half = overlap // 2
         rows, cols = _cores(height, tile), _cores(width, tile)
+        total, done = len(rows) * len(cols), 0
+        report(0, total)
         out = None
         norm_y = torch.zeros(scale * height)
         norm_x = torch.zeros(scale * width)
@@ -106,20 +114,25 @@ def tiled_forward(net, lr, scale, tile=DEFAULT_TILE, overlap=DEFAULT_TILE_OVERLA
                 if r0 == 0:
                     norm_x[ox0:ox1] += wx
                 del piece, part, weight
+                done += 1
+                report(done, total)
         # the grid is a product of row and column intervals, so sum_i w_i = (sum_r wy_r)(sum_c wx_c)
         out /= norm_y.to(lr.device)[:, None]  # two broadcast divisions: no (sH, sW) temporary
         out /= norm_x.to(lr.device)[None, :]
         return out
 
 
-def upscale_image(net, img, scale, tile=DEFAULT_TILE, overlap=DEFAULT_TILE_OVERLAP, device='cpu', alpha_mode='bicubic'):
+def upscale_image(net, img, scale, tile=DEFAULT_TILE, overlap=DEFAULT_TILE_OVERLAP, device='cpu', alpha_mode='bicubic',
+                  progress=None):
     """Super-resolve a numpy image, handling an alpha channel like Real-ESRGAN's inference.
 
     Args:
-        net (nn.Module): SR network on ``device`` mapping ``(1, 3, h, w)`` in [0, 1] to ``(1, 3, s h, s w)``.
+        net (callable): SR network on ``device`` mapping ``(1, 3, h, w)`` in [0, 1] to ``(1, 3, s h, s w)``, e.g.
+            an ``nn.Module`` or a ``tta_sr.utils.inference_precision.PreparedNet`` (bf16, channels-last).
         img (np.ndarray): float32 ``(H, W, 3)`` RGB or ``(H, W, 4)`` RGBA in [0, 1].
         scale (int): the network's factor.
-        tile, overlap: see ``tiled_forward``.
+        tile, overlap, progress: see ``tiled_forward`` (``progress`` restarts from 0 for the alpha pass of
+            ``alpha_mode='net'``).
         device (str | torch.device): where the tensors go.
         alpha_mode (str): for RGBA input, ``'bicubic'`` upsamples alpha with OpenCV bicubic
             interpolation; ``'net'`` runs alpha (replicated to 3 channels) through the network and
@@ -135,7 +148,7 @@ def upscale_image(net, img, scale, tile=DEFAULT_TILE, overlap=DEFAULT_TILE_OVERL
 
     def run(rgb):
         x = to_tensor(rgb, device)
-        y = tiled_forward(net, x, scale, tile=tile, overlap=overlap)
+        y = tiled_forward(net, x, scale, tile=tile, overlap=overlap, progress=progress)
         return y[0].clamp_(0, 1).permute(1, 2, 0).cpu().numpy()  # in place: the output is the largest array
 
     rgb = run(img[..., :3])
