@@ -95,8 +95,32 @@ def test_report_notes_a_gt_of_another_size(tmp_path, synthetic_images):
 
 
 def test_format_table_has_mean(synthetic_images):
-    from tta_sr.report import build_metrics, score_images
+    from tta_sr.report import build_metrics, score_image
     metrics, _ = build_metrics(['psnr_y', 'niqe'])
-    rows, _ = score_images(synthetic_images, metrics)
+    rows = [score_image(item, metrics, ('base', 'adapted'), []) for item in synthetic_images]
     text = format_table(rows, metrics, ('base', 'adapted'))
     assert 'psnr_y↑ base' in text and 'niqe↓ adapted' in text and text.splitlines()[-1].startswith('mean')
+
+
+def test_report_holds_one_image_at_a_time(tmp_path, synthetic_images):
+    """Memory does not grow with the number of images: when the report asks for image k, the arrays of image k - 2
+    and earlier are gone (weak references); only scores and crop files stay. The same holds for 3 and 9 images."""
+    import gc
+    import weakref
+
+    for count in (3, 9):
+        alive_when_asked = []
+        refs = []
+
+        def images():
+            for k in range(count):
+                gc.collect()
+                alive_when_asked.append(sum(ref() is not None for ref in refs[:-1]))  # all but the last one handed out
+                item = {key: np.array(value, copy=True) if isinstance(value, np.ndarray) else value
+                        for key, value in dict(synthetic_images[k % len(synthetic_images)], name=f'img{k}').items()}
+                refs.append(weakref.ref(item['base']))
+                yield item
+
+        out = write_report(tmp_path / f'run{count}', images(), metrics=['psnr_y'])
+        assert alive_when_asked == [0] * count
+        assert len(json.loads(open(out['json']).read())['images']) == count

@@ -142,21 +142,24 @@ class SRAdaptationMixin:
 
     @master_only
     def write_run_report(self):
-        """report.html, metrics.json, metrics.csv: base vs adapted (vs ``eval.dataroot_gt`` when given)."""
+        """report.html, metrics.json, metrics.csv: base vs adapted (vs ``eval.dataroot_gt`` when given), one image
+        read at a time."""
         eval_opt = self.opt['eval']
         root = self.opt['path']['experiments_root']
         gt_root = eval_opt['dataroot_gt']
         gt_paths = {os.path.splitext(os.path.basename(p))[0]: p for p in scan_images(gt_root)} if gt_root else {}
-        images = []
-        for path in self.adapted_images:
-            stem = os.path.splitext(os.path.basename(path))[0]
-            item = {'name': stem, 'lr': read_image(path)[0]}
-            for variant in ('base', 'adapted'):
-                item[variant] = read_image(os.path.join(root, 'results', variant, f'{stem}.png'))[0]
-            if stem in gt_paths:
-                item['gt'] = read_image(gt_paths[stem])[0]
-            images.append(item)
-        result = write_report(root, images, metrics=eval_opt['metrics'],
+
+        def images():
+            for path in self.adapted_images:
+                stem = os.path.splitext(os.path.basename(path))[0]
+                item = {'name': stem, 'lr': read_image(path)[0]}
+                for variant in ('base', 'adapted'):
+                    item[variant] = read_image(os.path.join(root, 'results', variant, f'{stem}.png'))[0]
+                if stem in gt_paths:
+                    item['gt'] = read_image(gt_paths[stem])[0]
+                yield item
+
+        result = write_report(root, images(), metrics=eval_opt['metrics'],
                               curves=dict(self.history), scale=self.opt['scale'], extra=self.report_extra(),
                               title=f'tta_sr: {self.opt["name"]}', device=self.device, gate=self.report_gate())
         logger = get_root_logger()

@@ -42,21 +42,47 @@ def _fit_gt(gt, shape, scale, name, notes):
     return None
 
 
-def score_images(images, metrics, variants=('base', 'adapted'), progress=False):
-    """Score every variant of every image; returns ``(rows, notes)`` (see ``tta_sr.report.scores``)."""
-    rows, notes = [], []
-    iterator = images
-    if progress:
-        from tqdm import tqdm
-        iterator = tqdm(images, desc='metrics', unit='img')
-    for item in iterator:
-        gt = item.get('gt')
-        scores = {}
-        for variant in variants:
-            scores[variant] = {m.name: score_one(m, item[variant], gt, notes, f'{item["name"]} ({variant})')
-                               for m in metrics}
-        rows.append({'name': item['name'], 'scores': scores})
-    return rows, notes
+def score_image(item, metrics, variants, notes):
+    """``{'name', 'scores': {variant: {metric: value}}}`` of one image (see ``tta_sr.report.scores``)."""
+    gt = item.get('gt')
+    return {'name': item['name'],
+            'scores': {variant: {m.name: score_one(m, item[variant], gt, notes, f'{item["name"]} ({variant})')
+                                 for m in metrics} for variant in variants}}
+
+
+def _checked(item, variants, scale, names_seen, notes):
+    """``item`` with its arrays checked (one size per image) and its GT fitted to the outputs."""
+    if 'name' not in item or any(v not in item for v in variants):
+        raise ValueError(f'write_report: every image needs keys name, {", ".join(variants)}; got {sorted(item)}')
+    if item['name'] in names_seen:
+        raise ValueError(f'write_report: image name {item["name"]!r} appears twice; names must be unique')
+    names_seen.add(item['name'])
+    shape = _check(item[variants[0]], f'{item["name"]}: {variants[0]}').shape
+    for v in variants[1:]:
+        _check(item[v], f'{item["name"]}: {v}', shape)
+    if item.get('gt') is not None:
+        item = dict(item, gt=_fit_gt(item['gt'], shape, scale, item['name'], notes))
+    return item
+
+
+def write_crops(run_dir, item, variants, crop_size):
+    """Side-by-side crops of one image (bicubic LR, each variant, GT) into ``report_files/crops/``;
+    returns ``(name, box, [(label, relative path), ...])``."""
+    from tta_sr.utils.image_io import write_image
+    stem = safe_stem(item['name'])
+    box = pick_crop_box(item[variants[0]], item[variants[-1]], crop_size)
+    panels = []
+    if item.get('lr') is not None:
+        panels.append(('bicubic LR', bicubic_upscale(item['lr'], item[variants[0]].shape)))
+    panels += [(v, np.asarray(item[v], dtype=np.float32)) for v in variants]
+    if item.get('gt') is not None:
+        panels.append(('GT', np.asarray(item['gt'], dtype=np.float32)))
+    figures = []
+    for label, img in panels:
+        rel = f'{FILES_DIR}/crops/{stem}_{safe_stem(label)}.png'
+        write_image(os.path.join(run_dir, rel), np.clip(crop(img, box), 0, 1))
+        figures.append((label, rel))
+    return item['name'], box, figures
 
 
 def write_report(run_dir, images, metrics=DEFAULT_METRICS, curves=None, scale=4, crop_size=96,
@@ -66,7 +92,8 @@ def write_report(run_dir, images, metrics=DEFAULT_METRICS, curves=None, scale=4,
 
     Args:
         run_dir (str): output folder (created).
-        images (list[dict]): one dict per image: ``name`` (str), ``base`` and ``adapted`` (float32
+        images (iterable[dict]): one dict per image, taken one at a time (a generator keeps memory bounded by
+            one image whatever their number): ``name`` (str), ``base`` and ``adapted`` (float32
             RGB ``(sH, sW, 3)`` in [0, 1]: the outputs before / after adaptation), optional ``lr``
             (``(H, W, 3)``, shown bicubic-upscaled) and ``gt`` (``(sH, sW, 3)``, needed by PSNR-Y,
             SSIM and LPIPS; without it those cells stay empty).
@@ -90,47 +117,23 @@ def write_report(run_dir, images, metrics=DEFAULT_METRICS, curves=None, scale=4,
     run_dir = os.fspath(run_dir)
     os.makedirs(run_dir, exist_ok=True)
     variants = tuple(variants)
-    names_seen = set()
-    images, gt_notes = list(images), []
-    for index, item in enumerate(images):
-        if 'name' not in item or any(v not in item for v in variants):
-            raise ValueError(f'write_report: every image needs keys name, {", ".join(variants)}; got {sorted(item)}')
-        if item['name'] in names_seen:
-            raise ValueError(f'write_report: image name {item["name"]!r} appears twice; names must be unique')
-        names_seen.add(item['name'])
-        shape = _check(item[variants[0]], f'{item["name"]}: {variants[0]}').shape
-        for v in variants[1:]:
-            _check(item[v], f'{item["name"]}: {v}', shape)
-        if item.get('gt') is not None:
-            images[index] = item = dict(item, gt=_fit_gt(item['gt'], shape, scale, item['name'], gt_notes))
-
     metric_objs, skipped = build_metrics(metrics, scale=scale, device=device, on_unavailable=on_unavailable)
-    rows, notes = score_images(images, metric_objs, variants, progress=progress)
+    rows, gt_notes, notes, crop_blocks, names_seen = [], [], [], [], set()
+    if progress:
+        from tqdm import tqdm
+        images = tqdm(images, desc='metrics', unit='img')
+    for item in images:  # one image at a time: what stays is its scores and crop files, never its arrays
+        item = _checked(item, variants, scale, names_seen, gt_notes)
+        rows.append(score_image(item, metric_objs, variants, notes))
+        if crops and len(variants) >= 2:
+            crop_blocks.append(write_crops(run_dir, item, variants, crop_size))
+        del item
     notes = gt_notes + notes
     if any('fallback' in m.weights for m in metric_objs):
         notes.insert(0, 'LPIPS uses an offline fallback network (see its weights); its values are not comparable '
                         'with published LPIPS numbers.')
     json_path, csv_path = write_metrics_files(run_dir, rows, metric_objs, variants, scale, skipped, notes, extra,
                                               gate)
-
-    crop_blocks = []
-    if crops and len(variants) >= 2:
-        from tta_sr.utils.image_io import write_image
-        for item in images:
-            stem = safe_stem(item['name'])
-            box = pick_crop_box(item[variants[0]], item[variants[-1]], crop_size)
-            panels = []
-            if item.get('lr') is not None:
-                panels.append(('bicubic LR', bicubic_upscale(item['lr'], item[variants[0]].shape)))
-            panels += [(v, np.asarray(item[v], dtype=np.float32)) for v in variants]
-            if item.get('gt') is not None:
-                panels.append(('GT', np.asarray(item['gt'], dtype=np.float32)))
-            figures = []
-            for label, img in panels:
-                rel = f'{FILES_DIR}/crops/{stem}_{safe_stem(label)}.png'
-                write_image(os.path.join(run_dir, rel), np.clip(crop(img, box), 0, 1))
-                figures.append((label, rel))
-            crop_blocks.append((item['name'], box, figures))
 
     curve_files = []
     for name, points in (curves or {}).items():
@@ -140,7 +143,7 @@ def write_report(run_dir, images, metrics=DEFAULT_METRICS, curves=None, scale=4,
 
     names = [m.name for m in metric_objs]
     means, _ = mean_scores(rows, variants, names)
-    summary = [f'{len(images)} images, x{scale}, compared: {" vs ".join(variants)}; written '
+    summary = [f'{len(rows)} images, x{scale}, compared: {" vs ".join(variants)}; written '
                f'{datetime.datetime.now().isoformat(timespec="seconds")}.',
                'Tables: metrics.json, metrics.csv (next to this page).']
     if gate:
