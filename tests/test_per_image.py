@@ -64,6 +64,19 @@ def test_without_val_dataset_only_train_is_overridden(setup):
     assert len(runs) == 2 and not any('datasets:val' in arg for run in runs for arg in run)
 
 
+def test_a_failed_run_does_not_stop_the_others(tmp_path, capsys):
+    """A photo whose run fails in the middle is reported; the runs after it still happen; the exit status is the
+    first failure's."""
+    from tta_sr.utils.per_image import run_per_image
+    marker = tmp_path / 'third_ran'
+    runs = [[sys.executable, '-c', 'pass'], [sys.executable, '-c', 'raise SystemExit(3)'],
+            [sys.executable, '-c', f'open({str(marker)!r}, "w").close()']]
+    with pytest.raises(SystemExit) as exit_info:
+        run_per_image(runs)
+    assert exit_info.value.code == 3 and marker.is_file()
+    assert '1 of 3 per-image runs failed' in capsys.readouterr().err
+
+
 def test_missing_opt_flag_gives_usage():
     with pytest.raises(SystemExit, match='usage'):
         option_file_from_argv([TRAIN_PY])

@@ -36,10 +36,17 @@ def per_image_runs(argv, opt_path):
 
 
 def run_per_image(runs):
-    """Run each command line in turn; stop at the first failure, exiting with its exit code."""
+    """Run each command line in turn, one process each (memory is one run's, whatever the number of photos). A run
+    that fails (a bad photo in the middle) is reported and the others still run; at the end, when any failed, exit
+    with the first failure's status, naming every failed run."""
+    failed = []
     for cmd in runs:
         print(f'[tta_sr] per-image run: {" ".join(cmd)}', flush=True)
         code = subprocess.run(cmd).returncode
         if code != 0:
-            print(f'[tta_sr] per-image run failed with exit status {code}: {" ".join(cmd)}', file=sys.stderr)
-            raise SystemExit(code)
+            print(f'[tta_sr] per-image run failed with exit status {code}: {" ".join(cmd)}', file=sys.stderr, flush=True)
+            failed.append((code, cmd))
+    if failed:
+        print(f'[tta_sr] {len(failed)} of {len(runs)} per-image runs failed: '
+              + '; '.join(' '.join(cmd) for _, cmd in failed), file=sys.stderr)
+        raise SystemExit(failed[0][0])
