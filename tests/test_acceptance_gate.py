@@ -141,3 +141,15 @@ def test_the_validation_after_the_final_save_decides_nothing(tmp_path, dark_sour
     assert 'val_gate_consistency_gain' not in model.history and not model.stopped
     assert [it for it, _ in model.history['val_ssl_loss']] == [3, 4]
     assert all(torch.equal(v, model.net_g.state_dict()[k]) for k, v in weights.items())
+
+
+def test_the_gate_judges_a_bounded_set_of_crops(tmp_path, dark_source):
+    """gate.crop_size / crops_per_image / max_crops bound what a check upscales: four 24 px photos, crops of 16,
+    two each, at most 5 in all; the same crops every time."""
+    opt = tta_opt(tmp_path, dark_source / 'lr', None, mode='fixed', fixed_degradation='area')
+    opt['path'].update(pretrain_network_g=str(dark_source / 'dark.pth'), param_key_g='params')
+    opt['gate'] = {'enabled': True, 'min_images': 8, 'crop_size': 16, 'crops_per_image': 2, 'max_crops': 5}
+    model = build_tta_model(opt)
+    assert len(model.adapted_images) == 4 and [c.shape for c in model.gate_crops] == [(16, 16, 3)] * 5
+    opt['gate'].update(crop_size=64)
+    assert [c.shape for c in build_tta_model(opt).gate_crops] == [(24, 24, 3)] * 4  # small photos: whole

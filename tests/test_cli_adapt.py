@@ -24,7 +24,7 @@ def test_adapt_end_to_end_and_its_option_file_repeats_the_run(tmp_path, capfd):
     arch_yaml, _ = tiny_model_files(tmp_path / 'model')
     out = tmp_path / 'out'
     assert status(['adapt', tmp_path / 'photos', '--arch-yaml', arch_yaml, '--iters', '2', '--gt', tmp_path / 'gt',
-                   '-o', out, '--device', 'cpu']) == (0, None)
+                   '-o', out, '--device', 'cpu', '--export']) == (0, None)
     printed = capfd.readouterr()
 
     name = 'tta_hr_aware_RealESRGAN_x4plus_photos'
@@ -67,6 +67,29 @@ def test_adapt_end_to_end_and_its_option_file_repeats_the_run(tmp_path, capfd):
             (run / 'results' / 'adapted' / stem).read_bytes()
 
 
+def test_without_export_no_whole_photo_is_upscaled_and_the_report_shows_crops(tmp_path, capfd):
+    """tta-sr adapt without --export: no results/ folder, the plan is printed before training, and the report
+    scores one crop of each photo (eval.crop_size 16 of 40 px photos: 64 px outputs), GT cut to match."""
+    write_photos(tmp_path / 'photos', 3, 40)
+    write_photos(tmp_path / 'gt', 3, 160)
+    arch_yaml, _ = tiny_model_files(tmp_path / 'model')
+    overlay = yaml.safe_load(open(arch_yaml))
+    overlay.update(eval={'crop_size': 16}, gate={'crop_size': 16, 'max_crops': 4})
+    (tmp_path / 'overlay.yml').write_text(yaml.safe_dump(overlay))
+    out = tmp_path / 'out'
+    assert status(['adapt', tmp_path / 'photos', '--arch-yaml', tmp_path / 'overlay.yml', '--iters', '2', '--gt',
+                   tmp_path / 'gt', '-o', out, '--device', 'cpu']) == (0, None)
+    printed = capfd.readouterr().out
+    run = out / 'tta_hr_aware_RealESRGAN_x4plus_photos'
+    assert not (run / 'results').exists() and 'upscaled images:' not in printed
+    assert 'photos:          3, 0.00 LR megapixels' in printed and 'at most 4 LR crops of at most 16 x 16' in printed
+    assert 'the report, on one crop of each photo' in printed and '--export for whole photos' in printed
+    doc = json.loads((run / 'metrics.json').read_text())
+    assert len(doc['images']) == 3 and all(image['adapted']['psnr_y'] is not None for image in doc['images'])
+    crops = sorted((run / 'report_files' / 'crops').glob('*_GT.png'))
+    assert len(crops) == 3
+
+
 def test_option_files_are_the_templates_with_the_command_line_on_top(tmp_path):
     """Every template (model x mode) gives, with --preset gpu, itself plus only the command line's keys; --preset cpu
     lays the CPU preset's values over the keys the template has a section for, and nothing else."""
@@ -83,7 +106,7 @@ def test_option_files_are_the_templates_with_the_command_line_on_top(tmp_path):
             gpu = adapt_options.adapt_options(str(tmp_path / 'pics'), path, str(tmp_path / 'o'), preset='gpu')
             cpu = adapt_options.adapt_options(str(tmp_path / 'pics'), path, str(tmp_path / 'o'), preset='cpu', iters=7)
             run_keys = {'name': f'{template["name"]}_pics', 'path.experiments_root': str(tmp_path / 'o' / gpu['name']),
-                        'logger.progress_bar': True, 'eval.dataroot_gt': None}
+                        'logger.progress_bar': True, 'eval.dataroot_gt': None, 'eval.export': False}
             run_keys.update({f'datasets.{d}.dataroot_lq': str(tmp_path / 'pics') for d in template['datasets']})
             expected = yaml.safe_load(yaml.safe_dump(template))
             for dotted, value in run_keys.items():

@@ -12,6 +12,7 @@ The same file repeats (or, edited, changes) the run: ``python tta_sr/train.py -o
 previous run folder is then renamed ``<name>_archived_<time>`` by BasicSR.
 """
 import argparse
+import copy
 import json
 import os
 import subprocess
@@ -49,6 +50,10 @@ def add_parser(subparsers):
                         '(default: gpu when a CUDA device is used, else cpu)')
     p.add_argument('--per-image', action='store_true', help='adapt one copy of the model per photo')
     p.add_argument('--gt', metavar='DIR', help='ground-truth folder, only for scoring the report')
+    p.add_argument('--export', action='store_true',
+                   help='also upscale every whole photo with the source and the adapted model (results/base, '
+                        'results/adapted); without it the report judges one crop of each photo and the photos are '
+                        'upscaled afterwards with tta-sr upscale')
     p.add_argument('-o', '--out', default='experiments', metavar='DIR',
                    help='output folder: <DIR>/<name>.yml and the run <DIR>/<name>/ (default: %(default)s)')
     p.add_argument('--device', default='auto', choices=('auto', 'cpu', 'cuda'), help='default: %(default)s')
@@ -94,8 +99,9 @@ def shown(path):
     return path if relative.startswith('..') else relative
 
 
-def summary_lines(option_file, run_dirs, upscale_model_args):
-    """The end-of-run lines: weights, images, report, the gate's decision, how to repeat and how to upscale.
+def summary_lines(option_file, run_dirs, upscale_model_args, exported=True):
+    """The end-of-run lines: weights, images (when ``exported``), report, the gate's decision, how to repeat and
+    how to upscale.
 
     ``run_dirs``: ``[run folder]``, or ``{stem: run folder}`` for a per-image run.
     """
@@ -109,10 +115,12 @@ def summary_lines(option_file, run_dirs, upscale_model_args):
     if per_image:
         lines.append(f'per-image runs:  {pattern}/ for {", ".join(dirs)} ({len(dirs)})')
     weights = os.path.join(pattern, 'models', 'net_g_latest.pth')
-    lines += [f'adapted weights: {weights}',
-              f'upscaled images: {os.path.join(pattern, "results", "adapted")}/ '
-              f'(the model before adaptation: {os.path.join(pattern, "results", "base")}/)',
-              f'report:          {os.path.join(pattern, "report.html")}']
+    lines.append(f'adapted weights: {weights}')
+    if exported:
+        lines.append(f'upscaled images: {os.path.join(pattern, "results", "adapted")}/ '
+                     f'(the model before adaptation: {os.path.join(pattern, "results", "base")}/)')
+    lines.append(f'report:          {os.path.join(pattern, "report.html")}' +
+                 ('' if exported else ' (one crop of each photo; --export for whole photos)'))
     for stem, folder in dirs.items():
         decision = gate_line(folder)
         if decision:
@@ -130,6 +138,43 @@ def check_weights(opt):
         resolve_weights(name)
 
 
+def plan_lines(opt, photos):
+    """What the run will do, before it starts: training budget, checks and outputs (sizes read from the headers)."""
+    from PIL import Image
+    from tta_sr.data.crop_budget import budget_crops
+    from tta_sr.options.stage2 import resolve_stage2
+    opt = resolve_stage2(copy.deepcopy(opt))
+    sizes = []
+    for path in photos:
+        with Image.open(path) as img:
+            sizes.append(img.size)
+    megapixels = sum(w * h for w, h in sizes) / 1e6
+    train, data = opt['train'], opt['datasets']['train']
+    lines = [f'photos:          {len(photos)}, {megapixels:.2f} LR megapixels in all (largest '
+             f'{max(sizes, key=lambda s: s[0] * s[1])[0]} x {max(sizes, key=lambda s: s[0] * s[1])[1]})']
+    if opt.get('model_type') == 'SRTTAModel':
+        steps = train['iterations_per_image']
+        return lines + [f'training:        each whole photo in turn, {steps} steps each; every photo is upscaled '
+                        'before and after (results/base, results/adapted)']
+    val_freq = (opt.get('val') or {}).get('val_freq')
+    checks = f', a validation every {val_freq} iterations' if val_freq and 'val' in opt['datasets'] else ''
+    lines.append(f'training:        {train["total_iter"]} iterations of {data.get("batch_size_per_gpu")} random '
+                 f'{data.get("lq_size")} x {data.get("lq_size")} LR crops{checks}')
+    gate = opt['gate']
+    if gate['enabled']:
+        crops = budget_crops({p: (h, w) for p, (w, h) in zip(photos, sizes)}, gate['crop_size'],
+                             gate['crops_per_image'], gate['max_crops'], opt['manual_seed'])
+        lines.append(f'gate:            at most {len(crops)} LR crops of at most {gate["crop_size"]} x '
+                     f'{gate["crop_size"]}, judged at the start, at each validation and at the end')
+    if opt['eval']['export']:
+        lines.append(f'outputs:         every whole photo upscaled twice ({opt["scale"] ** 2 * megapixels:.1f} output '
+                     'megapixels each time): results/base at the start, results/adapted at the end')
+    else:
+        lines.append('outputs:         the report, on one crop of each photo (whole photos: tta-sr upscale afterwards, '
+                     'or --export)')
+    return lines
+
+
 def header_lines(args, template, preset, option_file):
     """The comment lines at the top of the option file: where it came from and how to run it again."""
     settings = [f'preset {preset}'] + [f'--{k.replace("_", "-")} {v}' for k, v in
@@ -143,6 +188,7 @@ def header_lines(args, template, preset, option_file):
 def run(args):
     import torch
     from tta_sr.commands.adapt_options import adapt_options, write_options
+    from tta_sr.options.schema import OptionError
 
     mode, template = choose_template(args)
     if args.device == 'cuda' and not torch.cuda.is_available():
@@ -159,7 +205,10 @@ def run(args):
     out = writable_folder(args.out, PROG)
     try:
         opt = adapt_options(args.photos, template, out, preset, args.arch_yaml, args.gt, args.iters,
-                            args.per_image, args.device)
+                            args.per_image, args.device, args.export)
+    except OptionError as err:
+        fail(PROG, f'{err} (in the options built from {template}' + (f' and {args.arch_yaml})' if args.arch_yaml
+                                                                      else ')'))
     except (ValueError, yaml.YAMLError) as err:  # not a mapping / not YAML
         fail(PROG, f'cannot use --arch-yaml {args.arch_yaml!r}: {" ".join(str(err).split())}')
     check_weights(opt)
@@ -167,8 +216,8 @@ def run(args):
     option_file = os.path.join(out, f'{opt["name"]}.yml')
     root = opt['path']['experiments_root']
     write_options(option_file, opt, header_lines(args, template, preset, option_file))
-    print(f'{PROG}: {args.model} ({mode}, preset {preset}, {opt["train"]["total_iter"]} iterations) on '
-          f'{len(photos)} photos in {args.photos}\noptions:         {option_file}', flush=True)
+    print(f'{PROG}: {args.model} ({mode}, preset {preset}) on {len(photos)} photos in {args.photos}\n'
+          + '\n'.join(plan_lines(opt, photos)) + f'\noptions:         {option_file}', flush=True)
     try:
         code = subprocess.run([sys.executable, TRAIN_PY, '-opt', option_file]).returncode
     except KeyboardInterrupt:
@@ -178,5 +227,6 @@ def run(args):
     stems = [os.path.splitext(os.path.basename(p))[0] for p in photos]
     run_dirs = {stem: f'{root}_{stem}' for stem in stems} if args.per_image else [root]
     model_args = f'--arch-yaml {shown(option_file)}' if args.arch_yaml else f'-n {args.model}'
-    print('\n'.join(summary_lines(option_file, run_dirs, model_args)))
+    exported = opt.get('model_type') == 'SRTTAModel' or opt['eval']['export']
+    print('\n'.join(summary_lines(option_file, run_dirs, model_args, exported)))
     return 0

@@ -12,7 +12,8 @@ Sources of a run's options, in the order they are applied:
 4. the command line: the photos (``datasets.*.dataroot_lq``), ``--gt`` (``eval.dataroot_gt``, scoring only),
    ``--iters`` (``train.total_iter``; for SRTTA, whose iteration adapts one whole photo, the steps per photo,
    ``train.iterations_per_image``, and ``train.total_iter`` is the number of photos), ``--per-image``, ``--device`` (``num_gpu``), the run folder
-   (``path.experiments_root``) and ``logger.progress_bar``.
+   (``path.experiments_root``), ``logger.progress_bar`` and ``eval.export`` (``--export``: whole-photo outputs;
+   without it an HR-aware run writes only its report, on one crop of each photo).
 
 The result is validated (``tta_sr.options.stage2.resolve_stage2``) before anything runs.
 
@@ -128,7 +129,7 @@ def arch_overlay(path):
 
 
 def adapt_options(photos, template, out_dir, preset='cpu', arch_yaml=None, gt=None, iters=None, per_image=False,
-                  device='auto'):
+                  device='auto', export=False):
     """The full option dict of one ``tta-sr adapt`` run (module docstring: sources and order).
 
     Args:
@@ -139,6 +140,7 @@ def adapt_options(photos, template, out_dir, preset='cpu', arch_yaml=None, gt=No
         preset (str): ``'cpu'`` or ``'gpu'``.
         arch_yaml (str | None), gt (str | None), iters (int | None), per_image (bool), device (``'auto'``,
             ``'cpu'`` or ``'cuda'``): see the module docstring.
+        export (bool): ``eval.export`` of an HRAwareTTAModel run: whole-photo outputs, or the report's crops only.
     """
     opt = read_options(template)
     per_image_model = opt.get('model_type') == 'SRTTAModel'  # one iteration adapts one whole image
@@ -158,6 +160,8 @@ def adapt_options(photos, template, out_dir, preset='cpu', arch_yaml=None, gt=No
         set_key(opt, 'train.total_iter', int(iters))
     if per_image:
         opt['per_image'] = True
+    if not per_image_model:
+        set_key(opt, 'eval.export', bool(export))
     if device != 'auto':
         opt['num_gpu'] = 0 if device == 'cpu' else 'auto'
     set_key(opt, 'path.experiments_root', os.path.abspath(os.path.join(out_dir, opt['name'])))

@@ -39,6 +39,7 @@ from basicsr.models.sr_model import SRModel
 from basicsr.utils import get_root_logger
 from basicsr.utils.registry import MODEL_REGISTRY
 
+from tta_sr.data.crop_budget import budget_crops, crop
 from tta_sr.data.lr_image_dataset import LRImageDataset
 from tta_sr.models.acceptance_gate import decide, image_criteria, mean_criteria
 from tta_sr.models.branch_components import Controller, build_far
@@ -84,7 +85,8 @@ class HRAwareTTAModel(SRAdaptationMixin, TTASRModelMixin, SRModel):
         fisher_opt = train_opt['fisher_opt']
         self.build_fisher_restoration(fisher_opt['ratio'], fisher_opt['max_size'], self.source.state)
         if not resumed:
-            self.export_outputs('base')
+            if self.opt['eval']['export']:
+                self.export_outputs('base')
             if self.gate_opt['enabled']:
                 self.source_criteria = self.gate_criteria(self.get_bare_model(self.net_g))
 
@@ -277,14 +279,22 @@ class HRAwareTTAModel(SRAdaptationMixin, TTASRModelMixin, SRModel):
                 return paths
         return self.adapted_images
 
+    @functools.cached_property
+    def gate_crops(self):
+        """The LR crops (H, W, 3) the gate judges, read once: ``tta_sr.data.crop_budget`` over the gate images
+        (``gate.crop_size``, ``crops_per_image``, ``max_crops``); images no larger than the crop size are whole."""
+        images = {path: read_image(path)[0] for path in self.gate_images}
+        chosen = budget_crops({p: img.shape[:2] for p, img in images.items()}, self.gate_opt['crop_size'],
+                              self.gate_opt['crops_per_image'], self.gate_opt['max_crops'], self.opt['manual_seed'])
+        return [crop(images[path], box) for path, box in chosen]
+
     def gate_criteria(self, net):
-        """Mean GT-free criteria (``acceptance_gate.image_criteria``) of ``net`` on the gate images."""
+        """Mean GT-free criteria (``acceptance_gate.image_criteria``) of ``net`` on the gate crops."""
         eval_opt = self.opt['eval']
         was_training = net.training
         net.eval()
         per_image = []
-        for path in self.gate_images:
-            rgb = read_image(path)[0]
+        for rgb in self.gate_crops:
             sr = upscale_image(net, rgb, self.opt['scale'], eval_opt['tile'], eval_opt['tile_overlap'], self.device)
             per_image.append(image_criteria(to_tensor(rgb, self.device)[0][None], to_tensor(sr, self.device)[0][None],
                                             self.opt['scale'], self.gate_opt['downscaler']))
@@ -313,7 +323,8 @@ class HRAwareTTAModel(SRAdaptationMixin, TTASRModelMixin, SRModel):
             self.finished = True
         super().save(epoch, current_iter)
         if current_iter == -1:
-            self.export_outputs('adapted')
+            if self.opt['eval']['export']:
+                self.export_outputs('adapted')
             self.write_run_report()
 
     def report_extra(self):

@@ -19,6 +19,7 @@ import numpy as np
 from basicsr.utils import get_root_logger
 from basicsr.utils.dist_util import master_only
 
+from tta_sr.data.crop_budget import crop, crop_boxes
 from tta_sr.data.lr_image_dataset import select_names
 from tta_sr.data.transforms import center_crop
 from tta_sr.models.fisher_restoration import CHARBONNIER_EPS, FisherRestoration, augmentation_consistency_loss
@@ -140,26 +141,50 @@ class SRAdaptationMixin:
         """The acceptance gate's decision (``GateDecision.as_dict``) for the report, or None (no gate)."""
         return None
 
+    always_exports = False  # SRTTAModel: True (each photo's adapted model exists only while it adapts it)
+
+    def report_images(self):
+        """The report's images, one dict at a time: the exported whole outputs (``results/base``,
+        ``results/adapted``), or, without ``eval.export``, one seeded crop of each photo (``eval.crop_size``;
+        a photo no larger is whole) upscaled now by the source and the adapted model. GT (``eval.dataroot_gt``)
+        is cut to match."""
+        eval_opt, root, scale = self.opt['eval'], self.opt['path']['experiments_root'], self.opt['scale']
+        gt_root = eval_opt['dataroot_gt']
+        gt_paths = {os.path.splitext(os.path.basename(p))[0]: p for p in scan_images(gt_root)} if gt_root else {}
+        exported = eval_opt['export'] or self.always_exports
+        nets = {} if exported else {'base': self.source.copy(self.get_bare_model(self.net_g), self.device),
+                                      'adapted': self._eval_net()}
+        for path in self.adapted_images:
+            stem = os.path.splitext(os.path.basename(path))[0]
+            lr = read_image(path)[0]
+            box = (0, 0) + lr.shape[:2] if exported else crop_boxes(*lr.shape[:2], eval_opt['crop_size'], 1,
+                                                                      self.opt['manual_seed'], os.path.basename(path))[0]
+            item = {'name': stem, 'lr': crop(lr, box)}
+            for variant in ('base', 'adapted'):
+                item[variant] = (read_image(os.path.join(root, 'results', variant, f'{stem}.png'))[0] if exported else
+                                 self._upscale(nets[variant], item['lr']))
+            if stem in gt_paths:
+                gt = read_image(gt_paths[stem])[0]
+                top, left, h, w = box
+                item['gt'] = gt if exported else crop(gt, (scale * top, scale * left, scale * h, scale * w))
+            yield item
+
+    def _upscale(self, net, rgb):
+        """``rgb`` (H, W, 3) upscaled by ``net`` in eval mode, tiled as ``eval.tile``."""
+        was_training = net.training
+        net.eval()
+        out = upscale_image(net, rgb, self.opt['scale'], self.opt['eval']['tile'], self.opt['eval']['tile_overlap'],
+                            self.device)
+        net.train(was_training)
+        return out
+
     @master_only
     def write_run_report(self):
         """report.html, metrics.json, metrics.csv: base vs adapted (vs ``eval.dataroot_gt`` when given), one image
-        read at a time."""
-        eval_opt = self.opt['eval']
+        at a time (:meth:`report_images`)."""
         root = self.opt['path']['experiments_root']
-        gt_root = eval_opt['dataroot_gt']
-        gt_paths = {os.path.splitext(os.path.basename(p))[0]: p for p in scan_images(gt_root)} if gt_root else {}
-
-        def images():
-            for path in self.adapted_images:
-                stem = os.path.splitext(os.path.basename(path))[0]
-                item = {'name': stem, 'lr': read_image(path)[0]}
-                for variant in ('base', 'adapted'):
-                    item[variant] = read_image(os.path.join(root, 'results', variant, f'{stem}.png'))[0]
-                if stem in gt_paths:
-                    item['gt'] = read_image(gt_paths[stem])[0]
-                yield item
-
-        result = write_report(root, images(), metrics=eval_opt['metrics'],
+        eval_opt = self.opt['eval']
+        result = write_report(root, self.report_images(), metrics=eval_opt['metrics'],
                               curves=dict(self.history), scale=self.opt['scale'], extra=self.report_extra(),
                               title=f'tta_sr: {self.opt["name"]}', device=self.device, gate=self.report_gate())
         logger = get_root_logger()

@@ -66,6 +66,8 @@ def load_classifier(name_or_path, device='cpu', network_opt=None):
 class SRTTAModel(SRAdaptationMixin, TTASRModelMixin, SRModel):
     """``network_g``: any ARCH_REGISTRY network; options in ``train`` (see ``docs/srtta.md``)."""
 
+    always_exports = True  # each photo's adapted model exists only while it adapts that photo
+
     def init_training_settings(self):
         if self.opt.get('dist'):
             raise ValueError('SRTTAModel adapts one image at a time; run it without --launcher')

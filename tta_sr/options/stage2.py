@@ -105,6 +105,9 @@ GATE = Block('the GT-free acceptance gate (`tta_sr.models.acceptance_gate`)', {
     'max_colour_increase': Option(0.5, NUM, 'colour shift within the source\'s + this (8-bit levels)'),
     'min_texture_ratio': Option(0.9, NUM, 'keep at least this share of the source\'s texture score'),
     'min_images': Option(4, (int,), 'fewer validation images than this: judge on all adapted images'),
+    'crop_size': Option(128, (int,), 'LR side of the crops judged; an image no larger is judged whole'),
+    'crops_per_image': Option(2, (int,), 'seeded crops of each larger image'),
+    'max_crops': Option(16, (int,), 'crops judged in all (0: no limit); the cost of a check is bounded by it'),
 })
 
 EVAL = Block('outputs and scores written at the end (`results/`, `report.html`, `metrics.json`)', {
@@ -113,6 +116,11 @@ EVAL = Block('outputs and scores written at the end (`results/`, `report.html`, 
     'tile': Option(DEFAULT_TILE, (int,), 'LR tile side of whole-image passes (0: whole image)'),
     'tile_overlap': Option(DEFAULT_TILE_OVERLAP, (int,), 'LR overlap of neighbouring tiles'),
     'bit_depth': Option(8, (int,), 'PNG bit depth of the outputs', choices=(8, 16)),
+    'export': Option(True, (bool,), 'write whole-photo outputs (`results/base` at the start, `results/adapted` '
+                                    'at the end); false: only the report, on one crop of each photo '
+                                    '(`SRTTAModel` always writes its per-photo outputs)'),
+    'crop_size': Option(128, (int,), 'without `export`: LR side of the crop of each photo the report scores and '
+                                     'shows; a photo no larger is taken whole'),
 })
 
 VAL = Block('validation (BasicSR; absent: none)', {

@@ -45,6 +45,3 @@ def mod_crop_to(gt, shape, scale):
     return gt
 
 
-def crop(img, box):
-    top, left, h, w = box
-    return img[top:top + h, left:left + w]

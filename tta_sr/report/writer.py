@@ -5,7 +5,8 @@ import re
 
 import numpy as np
 
-from tta_sr.report.crops import bicubic_upscale, crop, mod_crop_to, pick_crop_box
+from tta_sr.data.crop_budget import crop
+from tta_sr.report.crops import bicubic_upscale, mod_crop_to, pick_crop_box
 from tta_sr.report.curves import plot_curve
 from tta_sr.report.html import metrics_table, render_page
 from tta_sr.report.scores import build_metrics, mean_scores, score_one, write_metrics_files
