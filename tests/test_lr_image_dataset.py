@@ -12,7 +12,7 @@ from tta_sr.data import lr_image_dataset
 from tta_sr.data.lr_image_dataset import LRImageDataset, select_names, split_images
 from tta_sr.data.transforms import center_crop, random_crop
 from tta_sr.losses.dwt_weight import high_frequency_weight
-from tta_sr.utils.image_io import read_image, write_image
+from tta_sr.utils.image_io import read_image, to_tensor, write_image
 from tta_helpers import photo, write_photos
 
 
@@ -88,7 +88,7 @@ def test_hf_weight_crop_aligned_with_lq_crop(lr_dir, monkeypatch):
 
 def test_random_crop_windows_vary_and_match(lr_dir):
     dataset = _dataset(lr_dir, split='all', return_hf_weight=True, use_hflip=False, use_rot=False)
-    image, weight = dataset.image(0), dataset.hf_weight(0)
+    image, weight = dataset.windows(0)[0], dataset.hf_weight(0)
     seen = set()
     for _ in range(20):
         item = dataset[0]
@@ -148,3 +148,31 @@ def test_module_never_reads_a_gt_root(lr_dir, tmp_path, monkeypatch):
     for i in range(len(dataset)):
         dataset[i]
     assert seen and all(str(lr_dir) in p for p in seen)
+
+
+def test_a_large_photo_is_held_as_seeded_regions_and_crops_come_from_them(tmp_path):
+    """A photo larger than region_size keeps regions_per_image regions of that side (the same in every run);
+    training crops lie inside one of them; validation keeps its centre; whole-image use (lq_size 0) keeps it whole."""
+    write_photos(tmp_path / 'big', 1, 200)
+    opt = dict(name='t', type='LRImageDataset', dataroot_lq=str(tmp_path / 'big'), split='all', phase='train',
+               lq_size=16, region_size=64, regions_per_image=3)
+    dataset = LRImageDataset(opt)
+    windows = dataset.windows(0)
+    assert [tuple(w.shape) for w in windows] == [(3, 64, 64)] * 3
+    assert all(torch.equal(a, b) for a, b in zip(windows, LRImageDataset(opt).windows(0)))
+    whole = to_tensor(read_image(dataset.paths[0])[0])[0]
+    for _ in range(10):
+        crop = dataset[0]['lq']
+        assert crop.shape == (3, 16, 16) and any(_contains(w, crop) for w in windows)
+    val = LRImageDataset(dict(opt, phase='val', val_crop_size=32))
+    assert torch.equal(val[0]['lq'], whole[:, 84:116, 84:116])
+    assert tuple(LRImageDataset(dict(opt, lq_size=0)).windows(0)[0].shape) == (3, 200, 200)
+
+
+def _contains(window, crop):
+    """Whether ``crop`` (3, h, w) is some window of ``window`` under one of the 8 flips/transposes."""
+    h = crop.shape[1]
+    variants = [crop, crop.flip(2), crop.flip(1), crop.flip(1).flip(2)]
+    variants += [v.transpose(1, 2) for v in variants]
+    patches = window.unfold(1, h, 1).unfold(2, h, 1)  # (3, H-h+1, W-h+1, h, h)
+    return any(bool((patches == v[:, None, None]).all(0).all(-1).all(-1).any()) for v in variants)

@@ -19,14 +19,20 @@ def crop_boxes(height, width, size, per_image, seed, name):
     return [(rng.randint(0, height - h), rng.randint(0, width - w), h, w) for _ in range(per_image)]
 
 
-def budget_crops(shapes, size, per_image, total, seed):
-    """``[(path, box), ...]`` for ``shapes`` (``{path: (height, width)}``, in a stable order): every image's
-    :func:`crop_boxes`, round-robin over the images, at most ``total`` in all (0: no limit)."""
-    boxes = {path: crop_boxes(h, w, size, per_image, seed, os.path.basename(path)) for path, (h, w) in shapes.items()}
+def round_robin(per_image, total):
+    """``[(key, item), ...]`` from ``per_image`` (``{key: [item, ...]}``, in a stable order): the first item of every
+    key, then the second of every key, and so on, at most ``total`` in all (0: no limit)."""
     chosen = []
-    for k in range(max((len(b) for b in boxes.values()), default=0)):
-        chosen += [(path, b[k]) for path, b in boxes.items() if k < len(b)]
+    for k in range(max((len(items) for items in per_image.values()), default=0)):
+        chosen += [(key, items[k]) for key, items in per_image.items() if k < len(items)]
     return chosen[:total] if total else chosen
+
+
+def budget_crops(shapes, size, per_image, total, seed):
+    """``[(path, box), ...]`` for ``shapes`` (``{path: (height, width)}``): every image's :func:`crop_boxes`,
+    :func:`round_robin` over the images, at most ``total`` in all."""
+    return round_robin({path: crop_boxes(h, w, size, per_image, seed, os.path.basename(path))
+                        for path, (h, w) in shapes.items()}, total)
 
 
 def crop(img, box):
@@ -35,4 +41,4 @@ def crop(img, box):
     return img[top:top + h, left:left + w]
 
 
-__all__ = ['crop_boxes', 'budget_crops', 'crop']
+__all__ = ['crop_boxes', 'round_robin', 'budget_crops', 'crop']

@@ -17,6 +17,7 @@ import torch
 
 from basicsr.utils.registry import DATASET_REGISTRY
 
+from tta_sr.data.crop_budget import crop, crop_boxes
 from tta_sr.data.transforms import center_crop, random_crop, random_flip
 from tta_sr.losses.dwt_weight import high_frequency_weight
 from tta_sr.options.stage2 import lr_dataset_options
@@ -58,30 +59,44 @@ class LRImageDataset(torch.utils.data.Dataset):
         paths = select_names(paths, opt['image_names'])
         self.paths = split_images(paths, opt['split'], opt['val_fraction'], opt['split_seed'])
         self.is_train = opt['phase'] == 'train'
-        self._images = {}
+        self._windows = {}
         self._hf_weights = {}
 
     def __len__(self):
         return len(self.paths)
 
-    def image(self, index):
-        """Whole LR image ``index`` as (3, H, W) float tensor, padded to the crop size; read once."""
-        if index not in self._images:
+    def windows(self, index):
+        """The (3, h, w) tensors the samples of image ``index`` are cut from, read once: the whole image, or, for a
+        photo larger than ``region_size`` that is only ever cropped (``lq_size`` / ``val_crop_size`` set),
+        ``regions_per_image`` seeded regions of that side (``crop_budget``; validation: its centre region), so that
+        memory does not grow with the size of the photos. Each is padded to the training crop size."""
+        if index not in self._windows:
             rgb, _ = read_image(self.paths[index])
+            cut = self.opt['lq_size'] if self.is_train else self.opt['val_crop_size']  # 0: whole images wanted
+            region, (height, width) = max(self.opt['region_size'], cut), rgb.shape[:2]
+            if cut and self.opt['region_size'] and max(height, width) > region:
+                boxes = (crop_boxes(height, width, region, self.opt['regions_per_image'], self.opt['split_seed'],
+                                    os.path.basename(self.paths[index])) if self.is_train else
+                         [((height - min(region, height)) // 2, (width - min(region, width)) // 2,
+                           min(region, height), min(region, width))])
+                parts = [crop(rgb, box) for box in boxes]
+            else:
+                parts = [rgb]
             size = self.opt['lq_size'] if self.is_train else 0
-            rgb = pad_to_min_size(rgb, size, size)
-            self._images[index] = to_tensor(rgb)[0]
-        return self._images[index]
+            self._windows[index] = [to_tensor(pad_to_min_size(part, size, size))[0] for part in parts]
+        return self._windows[index]
 
-    def hf_weight(self, index):
-        """LWay's W for the whole image ``index``: (1, H, W), computed once."""
-        if index not in self._hf_weights:
-            self._hf_weights[index] = high_frequency_weight(self.image(index)[None])[0]
-        return self._hf_weights[index]
+    def hf_weight(self, index, window=0):
+        """LWay's W of window ``window`` of image ``index``: (1, h, w), computed once."""
+        if (index, window) not in self._hf_weights:
+            self._hf_weights[index, window] = high_frequency_weight(self.windows(index)[window][None])[0]
+        return self._hf_weights[index, window]
 
     def __getitem__(self, index):
-        img = self.image(index)
-        planes = [img, self.hf_weight(index)] if self.opt['return_hf_weight'] else [img]
+        windows = self.windows(index)
+        window = random.randrange(len(windows)) if len(windows) > 1 else 0
+        img = windows[window]
+        planes = [img, self.hf_weight(index, window)] if self.opt['return_hf_weight'] else [img]
         if self.is_train:
             if self.opt['lq_size']:
                 planes = random_crop(planes, self.opt['lq_size'])

@@ -29,6 +29,7 @@ Outputs, in the experiment folder: ``results/base`` (M before adaptation, writte
 """
 import functools
 import math
+import os
 from collections import OrderedDict, defaultdict
 
 import torch
@@ -39,7 +40,7 @@ from basicsr.models.sr_model import SRModel
 from basicsr.utils import get_root_logger
 from basicsr.utils.registry import MODEL_REGISTRY
 
-from tta_sr.data.crop_budget import budget_crops, crop
+from tta_sr.data.crop_budget import crop, crop_boxes, round_robin
 from tta_sr.data.lr_image_dataset import LRImageDataset
 from tta_sr.models.acceptance_gate import decide, image_criteria, mean_criteria
 from tta_sr.models.branch_components import Controller, build_far
@@ -283,10 +284,13 @@ class HRAwareTTAModel(SRAdaptationMixin, TTASRModelMixin, SRModel):
     def gate_crops(self):
         """The LR crops (H, W, 3) the gate judges, read once: ``tta_sr.data.crop_budget`` over the gate images
         (``gate.crop_size``, ``crops_per_image``, ``max_crops``); images no larger than the crop size are whole."""
-        images = {path: read_image(path)[0] for path in self.gate_images}
-        chosen = budget_crops({p: img.shape[:2] for p, img in images.items()}, self.gate_opt['crop_size'],
-                              self.gate_opt['crops_per_image'], self.gate_opt['max_crops'], self.opt['manual_seed'])
-        return [crop(images[path], box) for path, box in chosen]
+        crops = {}
+        for path in self.gate_images:  # one whole photo in memory at a time
+            rgb = read_image(path)[0]
+            crops[path] = [crop(rgb, box).copy() for box in crop_boxes(
+                *rgb.shape[:2], self.gate_opt['crop_size'], self.gate_opt['crops_per_image'], self.opt['manual_seed'],
+                os.path.basename(path))]
+        return [rgb for _, rgb in round_robin(crops, self.gate_opt['max_crops'])]
 
     def gate_criteria(self, net):
         """Mean GT-free criteria (``acceptance_gate.image_criteria``) of ``net`` on the gate crops."""

@@ -153,6 +153,10 @@ LR_DATASET = Block('`LRImageDataset`: real LR photos, no ground truth', {
     'use_rot': Option(True, (bool,), 'random rotations (train)'),
     'return_hf_weight': Option(False, (bool,), 'also return the DWT weight map W (lway mode)'),
     'val_crop_size': Option(0, (int,), 'centre crop of validation images (0: whole)'),
+    'region_size': Option(256, (int,), 'a photo larger than this is held in memory only as `regions_per_image` '
+                                       'seeded regions of this side (validation: its centre), where the crops are '
+                                       'drawn; 0: whole photos'),
+    'regions_per_image': Option(4, (int,), 'regions kept of each larger photo'),
 }, extra={**{key: 'BasicSR\'s data loader' for key in (
     'scale', 'num_worker_per_gpu', 'batch_size_per_gpu', 'dataset_enlarge_ratio', 'use_shuffle', 'prefetch_mode',
     'pin_memory', 'persistent_workers', 'num_prefetch_queue')},
