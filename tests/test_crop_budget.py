@@ -1,5 +1,5 @@
 """tta_sr/data/crop_budget.py: what a model is judged on is bounded and seeded, whatever the photos."""
-from tta_sr.data.crop_budget import budget_crops, crop, crop_boxes
+from tta_sr.data.crop_budget import budget_crops, crop, crop_boxes, most_detailed
 
 
 def test_a_small_image_is_whole_and_a_large_one_gives_seeded_crops_inside_it():
@@ -25,3 +25,10 @@ def test_crop_cuts_the_box():
     import numpy as np
     img = np.arange(5 * 6).reshape(5, 6)
     assert crop(img, (1, 2, 3, 2)).tolist() == [[8, 9], [14, 15], [20, 21]]
+
+
+def test_the_most_detailed_crop_wins():
+    import numpy as np
+    img = np.zeros((64, 128, 3), np.float32)
+    img[:, 64:] = np.indices((64, 64)).sum(0)[..., None] % 2  # a checkerboard on the right half
+    assert most_detailed(img, [(0, 0, 32, 32), (10, 80, 32, 32), (30, 20, 32, 32)]) == (10, 80, 32, 32)

@@ -3,7 +3,8 @@
 An image whose sides are both at most ``size`` is taken whole (one crop); a larger one gives ``per_image`` crops of
 ``size x size`` (clipped to the image) at positions drawn from a generator seeded by ``seed`` and the image's file
 name, so the same photo gives the same crops in every run and on every rank. Over a folder at most ``total`` crops
-are kept, taking the first crop of every image, then the second of every image, and so on.
+are kept, taking the first crop of every image, then the second of every image, and so on. A report shows the
+most detailed of a few such crops (:func:`most_detailed`).
 """
 import os
 import random
@@ -35,10 +36,19 @@ def budget_crops(shapes, size, per_image, total, seed):
                         for path, (h, w) in shapes.items()}, total)
 
 
+def most_detailed(img, boxes):
+    """The box of ``boxes`` whose crop of ``img`` (H, W, C) has the most detail: the largest mean absolute
+    difference between neighbouring pixels (a flat sky loses to a facade)."""
+    def detail(box):
+        part = crop(img, box).astype('float32')
+        return float(abs(part[1:] - part[:-1]).mean() + abs(part[:, 1:] - part[:, :-1]).mean()) if part.size else 0.0
+    return max(boxes, key=detail)
+
+
 def crop(img, box):
     """The ``box`` ``(top, left, h, w)`` of an ``(H, W[, C])`` array."""
     top, left, h, w = box
     return img[top:top + h, left:left + w]
 
 
-__all__ = ['crop_boxes', 'round_robin', 'budget_crops', 'crop']
+__all__ = ['crop_boxes', 'round_robin', 'budget_crops', 'most_detailed', 'crop']

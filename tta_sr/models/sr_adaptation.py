@@ -19,7 +19,7 @@ import numpy as np
 from basicsr.utils import get_root_logger
 from basicsr.utils.dist_util import master_only
 
-from tta_sr.data.crop_budget import crop, crop_boxes
+from tta_sr.data.crop_budget import crop, crop_boxes, most_detailed
 from tta_sr.data.lr_image_dataset import select_names
 from tta_sr.data.transforms import center_crop
 from tta_sr.models.fisher_restoration import CHARBONNIER_EPS, FisherRestoration, augmentation_consistency_loss
@@ -142,23 +142,25 @@ class SRAdaptationMixin:
         return None
 
     always_exports = False  # SRTTAModel: True (each photo's adapted model exists only while it adapts it)
+    REPORT_CANDIDATES = 8  # seeded crops of a large photo the report chooses the most detailed of
 
     def report_images(self):
         """The report's images, one dict at a time: the exported whole outputs (``results/base``,
-        ``results/adapted``), or, without ``eval.export``, one seeded crop of each photo (``eval.crop_size``;
-        a photo no larger is whole) upscaled now by the source and the adapted model. GT (``eval.dataroot_gt``)
-        is cut to match."""
+        ``results/adapted``), or, without ``eval.export``, the most detailed of a few seeded crops of each photo
+        (``eval.crop_size``; a photo no larger is whole) upscaled now by the source and the adapted model. GT
+        (``eval.dataroot_gt``) is cut to match."""
         eval_opt, root, scale = self.opt['eval'], self.opt['path']['experiments_root'], self.opt['scale']
         gt_root = eval_opt['dataroot_gt']
         gt_paths = {os.path.splitext(os.path.basename(p))[0]: p for p in scan_images(gt_root)} if gt_root else {}
         exported = eval_opt['export'] or self.always_exports
         nets = {} if exported else {'base': self.source.copy(self.get_bare_model(self.net_g), self.device),
-                                      'adapted': self._eval_net()}
+                                    'adapted': self._eval_net()}
         for path in self.adapted_images:
             stem = os.path.splitext(os.path.basename(path))[0]
             lr = read_image(path)[0]
-            box = (0, 0) + lr.shape[:2] if exported else crop_boxes(*lr.shape[:2], eval_opt['crop_size'], 1,
-                                                                      self.opt['manual_seed'], os.path.basename(path))[0]
+            box = (0, 0) + lr.shape[:2] if exported else most_detailed(lr, crop_boxes(
+                *lr.shape[:2], eval_opt['crop_size'], self.REPORT_CANDIDATES, self.opt['manual_seed'],
+                os.path.basename(path)))
             item = {'name': stem, 'lr': crop(lr, box)}
             for variant in ('base', 'adapted'):
                 item[variant] = (read_image(os.path.join(root, 'results', variant, f'{stem}.png'))[0] if exported else

@@ -120,7 +120,7 @@ EVAL = Block('outputs and scores written at the end (`results/`, `report.html`, 
                                     'at the end); false: only the report, on one crop of each photo '
                                     '(`SRTTAModel` always writes its per-photo outputs)'),
     'crop_size': Option(128, (int,), 'without `export`: LR side of the crop of each photo the report scores and '
-                                     'shows; a photo no larger is taken whole'),
+                                     'shows (the most detailed of a few seeded ones); a photo no larger is whole'),
 })
 
 VAL = Block('validation (BasicSR; absent: none)', {
