@@ -82,8 +82,9 @@ def test_without_export_no_whole_photo_is_upscaled_and_the_report_shows_crops(tm
     printed = capfd.readouterr().out
     run = out / 'tta_hr_aware_RealESRGAN_x4plus_photos'
     assert not (run / 'results').exists() and 'upscaled images:' not in printed
-    assert 'photos:          3, 0.00 LR megapixels' in printed and 'at most 4 LR crops of at most 16 x 16' in printed
+    assert 'photos:          3, 0.00 LR megapixels' in printed and 'at most 4 LR crops of at most 16 x 16, judged' in printed
     assert 'the report, on one crop of each photo' in printed and '--export for whole photos' in printed
+    assert 'estimate:        about' in printed and 'min of SR-network time' in printed
     doc = json.loads((run / 'metrics.json').read_text())
     assert len(doc['images']) == 3 and all(image['adapted']['psnr_y'] is not None for image in doc['images'])
     crops = sorted((run / 'report_files' / 'crops').glob('*_GT.png'))

@@ -138,8 +138,10 @@ def check_weights(opt):
         resolve_weights(name)
 
 
-def plan_lines(opt, photos):
-    """What the run will do, before it starts: training budget, checks and outputs (sizes read from the headers)."""
+def plan(opt, photos):
+    """What the run will do, before it starts: ``(lines, pixels)``, the lines on its training budget, checks and
+    outputs (photo sizes read from the file headers) and the LR pixels its SR network will process (a training
+    step's backward pass counted as two forward passes), for :func:`estimate_line`."""
     from PIL import Image
     from tta_sr.data.crop_budget import budget_crops
     from tta_sr.options.stage2 import resolve_stage2
@@ -148,31 +150,59 @@ def plan_lines(opt, photos):
     for path in photos:
         with Image.open(path) as img:
             sizes.append(img.size)
-    megapixels = sum(w * h for w, h in sizes) / 1e6
+    total = sum(w * h for w, h in sizes)
+    largest = max(sizes, key=lambda s: s[0] * s[1])
     train, data = opt['train'], opt['datasets']['train']
-    lines = [f'photos:          {len(photos)}, {megapixels:.2f} LR megapixels in all (largest '
-             f'{max(sizes, key=lambda s: s[0] * s[1])[0]} x {max(sizes, key=lambda s: s[0] * s[1])[1]})']
+    lines = [f'photos:          {len(photos)}, {total / 1e6:.2f} LR megapixels in all (largest {largest[0]} x '
+             f'{largest[1]})']
     if opt.get('model_type') == 'SRTTAModel':
         steps = train['iterations_per_image']
-        return lines + [f'training:        each whole photo in turn, {steps} steps each; every photo is upscaled '
-                        'before and after (results/base, results/adapted)']
+        lines.append(f'training:        each whole photo in turn, {steps} steps each; every photo is upscaled before '
+                     'and after (results/base, results/adapted)')
+        return lines, len(photos) * steps * train['patch_batch'] * train['patch_size'] ** 2 * 3 + 2 * total
     val_freq = (opt.get('val') or {}).get('val_freq')
-    checks = f', a validation every {val_freq} iterations' if val_freq and 'val' in opt['datasets'] else ''
-    lines.append(f'training:        {train["total_iter"]} iterations of {data.get("batch_size_per_gpu")} random '
-                 f'{data.get("lq_size")} x {data.get("lq_size")} LR crops{checks}')
+    validating = bool(val_freq) and 'val' in opt['datasets']
+    lines.append(f'training:        {train["total_iter"]} iterations of {data["batch_size_per_gpu"]} random '
+                 f'{data["lq_size"]} x {data["lq_size"]} LR crops'
+                 + (f', a validation every {val_freq} iterations' if validating else ''))
+    pixels = train['total_iter'] * data['batch_size_per_gpu'] * data['lq_size'] ** 2 * 3
     gate = opt['gate']
     if gate['enabled']:
         crops = budget_crops({p: (h, w) for p, (w, h) in zip(photos, sizes)}, gate['crop_size'],
                              gate['crops_per_image'], gate['max_crops'], opt['manual_seed'])
+        checks = 2 + (train['total_iter'] // val_freq if validating and train['early_stopping']['patience'] else 0)
+        pixels += checks * sum(h * w for _, (_, _, h, w) in crops)
         lines.append(f'gate:            at most {len(crops)} LR crops of at most {gate["crop_size"]} x '
-                     f'{gate["crop_size"]}, judged at the start, at each validation and at the end')
+                     f'{gate["crop_size"]}, judged {checks} times (at the start, at each validation, at the end)')
     if opt['eval']['export']:
-        lines.append(f'outputs:         every whole photo upscaled twice ({opt["scale"] ** 2 * megapixels:.1f} output '
+        pixels += 2 * total
+        lines.append(f'outputs:         every whole photo upscaled twice ({opt["scale"] ** 2 * total / 1e6:.1f} output '
                      'megapixels each time): results/base at the start, results/adapted at the end')
     else:
+        side = opt['eval']['crop_size']
+        pixels += 2 * sum(min(w, side) * min(h, side) for w, h in sizes)
         lines.append('outputs:         the report, on one crop of each photo (whole photos: tta-sr upscale afterwards, '
                      'or --export)')
-    return lines
+    return lines, pixels
+
+
+def estimate_line(opt, pixels):
+    """``'estimate: ...'`` from one forward pass of ``network_g`` timed here (random weights, 64 x 64 LR, best of 3)
+    times ``pixels``: the SR network's share of the run; the branch and the metrics add to it. None on a GPU run."""
+    import time
+    import torch
+    if opt.get('num_gpu') != 0 and torch.cuda.is_available():
+        return None
+    from basicsr.archs import build_network
+    net, lr, best = build_network(copy.deepcopy(opt['network_g'])).eval(), torch.rand(1, 3, 64, 64), float('inf')
+    with torch.no_grad():
+        for _ in range(3):
+            start = time.perf_counter()
+            net(lr)
+            best = min(best, time.perf_counter() - start)
+    seconds = best / 64 ** 2 * pixels
+    return (f'estimate:        about {seconds / 60:.0f} min of SR-network time on this CPU ({pixels / 1e6:.1f} LR '
+            'megapixels through the network; the branch, the metrics and the file reads add to it)')
 
 
 def header_lines(args, template, preset, option_file):
@@ -189,6 +219,7 @@ def run(args):
     import torch
     from tta_sr.commands.adapt_options import adapt_options, write_options
     from tta_sr.options.schema import OptionError
+    from tta_sr.utils.launch import import_user_modules
 
     mode, template = choose_template(args)
     if args.device == 'cuda' and not torch.cuda.is_available():
@@ -216,8 +247,11 @@ def run(args):
     option_file = os.path.join(out, f'{opt["name"]}.yml')
     root = opt['path']['experiments_root']
     write_options(option_file, opt, header_lines(args, template, preset, option_file))
+    lines, pixels = plan(opt, photos)
+    import_user_modules(option_file)  # a user's own arch, for the timed forward pass
+    lines.append(estimate_line(opt, pixels) or 'estimate:        none (the run is on a GPU)')
     print(f'{PROG}: {args.model} ({mode}, preset {preset}) on {len(photos)} photos in {args.photos}\n'
-          + '\n'.join(plan_lines(opt, photos)) + f'\noptions:         {option_file}', flush=True)
+          + '\n'.join(lines) + f'\noptions:         {option_file}', flush=True)
     try:
         code = subprocess.run([sys.executable, TRAIN_PY, '-opt', option_file]).returncode
     except KeyboardInterrupt:
