@@ -8,7 +8,6 @@ writes ``<out>/photos_<N>/`` (N seeded synthetic photos: smooth colour fields wi
 and the peak RSS of the largest process), and writes ``<out>/many_photos.json`` and ``many_photos.md``.
 """
 import argparse
-import json
 import os
 import sys
 
@@ -16,6 +15,7 @@ import numpy as np
 from tqdm import tqdm
 
 from real_size_adapt import timed_adapt
+from records import write_records
 
 
 def synthetic_photo(width, height, seed):
@@ -59,14 +59,10 @@ def main(argv=None):
         seconds, peak, _ = timed_adapt(folder, args.model, os.path.join(args.out, 'runs'), args.extra)
         rows[count] = {'seconds': seconds, 'peak_rss_mib': peak}
         print(f'{count} photos of {args.width} x {args.height}: {seconds:.0f} s, peak RSS {peak:.0f} MiB', flush=True)
-    with open(os.path.join(args.out, 'many_photos.json'), 'w') as f:
-        json.dump({'command': 'python ' + ' '.join(sys.argv), 'size': [args.width, args.height], 'model': args.model,
-                   'rows': rows}, f, indent=2)
     lines = [f'| photos ({args.width} x {args.height}) | wall time | peak RSS |', '| --- | --- | --- |']
     lines += [f'| {count} | {row["seconds"]:.0f} s | {row["peak_rss_mib"]:.0f} MiB |' for count, row in rows.items()]
-    with open(os.path.join(args.out, 'many_photos.md'), 'w') as f:
-        f.write('\n'.join(lines) + '\n')
-    print('\n'.join(lines))
+    write_records(args.out, 'many_photos', {'size': [args.width, args.height], 'model': args.model, 'rows': rows},
+                  lines)
     return 0
 
 

@@ -9,13 +9,14 @@ peak resident memory (the largest process of the run, from the kernel's rusage),
 training, and whether any whole-photo output was written, into ``<out>/real_size.json`` and ``real_size.md``.
 """
 import argparse
-import json
 import os
 import subprocess
 import sys
 import time
 
 from tqdm import tqdm
+
+from records import write_records
 
 
 def centre_crops(photos, size, folder):
@@ -67,17 +68,13 @@ def main(argv=None):
                        'results_written': os.path.isdir(os.path.join(run, 'results')), 'printed': printed,
                        'report': os.path.join(run, 'report.html')}
         print(f'{label}: {seconds:.0f} s, peak RSS {rows[label]["peak_rss_mib"]} MiB', flush=True)
-    with open(os.path.join(args.out, 'real_size.json'), 'w') as f:
-        json.dump({'command': 'python ' + ' '.join(sys.argv), 'rows': rows}, f, indent=2)
     lines = ['| run | wall time | peak RSS | whole-photo outputs |', '| --- | --- | --- | --- |']
     for label, row in rows.items():
         lines.append(f'| {label} | {row["seconds"]:.0f} s | {row["peak_rss_mib"]:.0f} MiB | '
                      f'{"yes" if row["results_written"] else "none"} |')
     first, second = list(rows.values())
     lines.append(f'\nratio of the wall times: {first["seconds"] / second["seconds"]:.2f}')
-    with open(os.path.join(args.out, 'real_size.md'), 'w') as f:
-        f.write('\n'.join(lines) + '\n')
-    print('\n'.join(lines))
+    write_records(args.out, 'real_size', {'rows': rows}, lines)
     return 0
 
 

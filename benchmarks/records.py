@@ -43,6 +43,15 @@ def dump_json(path, data):
     atomic_write_text(path, json.dumps(data, indent=2, default=str))
 
 
+def write_records(out, stem, record, lines):
+    """``<out>/<stem>.json`` (``record`` and the command line) and ``<out>/<stem>.md`` (``lines``), both atomic;
+    prints the lines."""
+    import sys
+    dump_json(os.path.join(out, f'{stem}.json'), {'command': 'python ' + ' '.join(sys.argv), **record})
+    atomic_write_text(os.path.join(out, f'{stem}.md'), '\n'.join(lines) + '\n')
+    print('\n'.join(lines))
+
+
 def setup_logging(out):
     """BasicSR's root logger to ``<out>/bench.log`` (the model logs there)."""
     from basicsr.utils import get_root_logger  # after tta_sr (its torchvision shim comes before basicsr)
