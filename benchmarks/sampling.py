@@ -30,7 +30,7 @@ class CropSampler:
         lqs, ws, paths = [], [], []
         for _ in range(self.batch):
             i = self._next_index()
-            planes = [self.dataset.image(i)] + ([self.dataset.hf_weight(i)] if self.hf else [])
+            planes = self.dataset.window_planes(i, self.hf, self.rng)
             planes = random_flip(random_crop(planes, self.size, self.rng), True, True, self.rng)
             lqs.append(planes[0].contiguous())
             if self.hf:

@@ -92,11 +92,15 @@ class LRImageDataset(torch.utils.data.Dataset):
             self._hf_weights[index, window] = high_frequency_weight(self.windows(index)[window][None])[0]
         return self._hf_weights[index, window]
 
-    def __getitem__(self, index):
+    def window_planes(self, index, with_hf, rng=None):
+        """``[window]`` or ``[window, W]`` of image ``index``: one of its :meth:`windows`, drawn from ``rng`` (default:
+        the global ``random``) when it has several (no draw otherwise)."""
         windows = self.windows(index)
-        window = random.randrange(len(windows)) if len(windows) > 1 else 0
-        img = windows[window]
-        planes = [img, self.hf_weight(index, window)] if self.opt['return_hf_weight'] else [img]
+        window = (rng or random).randrange(len(windows)) if len(windows) > 1 else 0
+        return [windows[window]] + ([self.hf_weight(index, window)] if with_hf else [])
+
+    def __getitem__(self, index):
+        planes = self.window_planes(index, self.opt['return_hf_weight'])
         if self.is_train:
             if self.opt['lq_size']:
                 planes = random_crop(planes, self.opt['lq_size'])
