@@ -1,6 +1,6 @@
 """Print tta_sr's import graph floor by floor; exit 1 naming every import that runs up to a higher floor.
 
-    python scripts/import_layers.py
+    python scripts/import_layers.py               # --write-doc also puts the output into docs/layers.md
 
 A floor is a set of the package's subpackages (or top-level modules); ``FLOORS`` lists them lowest first. A
 module may import from its own floor and from the floors below it, never from a floor above; imports inside
@@ -106,9 +106,25 @@ def render(graph, package, floors):
     return '\n'.join(lines)
 
 
-def main():
+DOC = os.path.join(REPO, 'docs', 'layers.md')
+
+
+def with_output(doc_text, output):
+    """``docs/layers.md``'s text with the fenced block after 'Its output today' replaced by ``output``."""
+    start = doc_text.index('```\n', doc_text.index('Its output today')) + 4
+    return doc_text[:start] + output + '\n' + doc_text[doc_text.index('```', start):]
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
     graph = read_imports(os.path.join(REPO, PACKAGE), PACKAGE)
-    print(render(graph, PACKAGE, FLOORS))
+    output = render(graph, PACKAGE, FLOORS)
+    print(output)
+    if '--write-doc' in argv:
+        with open(DOC) as f:
+            text = with_output(f.read(), output)
+        with open(DOC, 'w') as f:
+            f.write(text)
     problems = layer_problems(graph, FLOORS)
     for line in problems:
         print(line, file=sys.stderr)

@@ -45,3 +45,11 @@ def test_the_command_prints_the_floors_and_exits_0():
     assert res.returncode == 0, res.stderr
     assert res.stdout.startswith('floor 0: compat, utils, ops, options\n')
     assert '  tta_sr.archs.far_encoder_arch -> archs.lpips_arch' in res.stdout
+
+
+def test_docs_layers_shows_the_current_graph():
+    """docs/layers.md's listing is what the command prints now (`python scripts/import_layers.py --write-doc`)."""
+    graph = layers.read_imports(os.path.join(REPO, 'tta_sr'), 'tta_sr')
+    with open(layers.DOC) as f:
+        text = f.read()
+    assert layers.with_output(text, layers.render(graph, 'tta_sr', layers.FLOORS)) == text
