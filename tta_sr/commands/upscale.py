@@ -216,11 +216,11 @@ def check_options(args):
 def auto_path(net, path, device):
     """``--precision auto``: ``(precision, channels_last)`` of the fastest path within tolerance on a ``PROBE``-pixel
     centre crop of the image at ``path`` (``fastest_path``); the paths' times and differences go to stderr."""
+    from tta_sr.data.crop_budget import centre_box, crop
     from tta_sr.utils.image_io import read_image, to_tensor
     from tta_sr.utils.inference_precision import fastest_path
     rgb = read_image(path)[0]
-    y0, x0 = max(0, (rgb.shape[0] - PROBE) // 2), max(0, (rgb.shape[1] - PROBE) // 2)
-    chosen, rows = fastest_path(net, to_tensor(rgb[y0:y0 + PROBE, x0:x0 + PROBE], device))
+    chosen, rows = fastest_path(net, to_tensor(crop(rgb, centre_box(*rgb.shape[:2], PROBE)), device))
     for row in rows:
         print(f'--precision auto: {path_name(*row["path"]):<22} {row["seconds"]:.3f} s, difference to fp32 mean '
               f'{row["mean_diff"]:.3f}/255, max {row["max_diff"]:.2f}/255{"" if row["ok"] else " (too large)"}',

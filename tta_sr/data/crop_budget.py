@@ -20,6 +20,12 @@ def crop_boxes(height, width, size, per_image, seed, name):
     return [(rng.randint(0, height - h), rng.randint(0, width - w), h, w) for _ in range(per_image)]
 
 
+def centre_box(height, width, size):
+    """``(top, left, h, w)`` of the central ``min(size, height) x min(size, width)`` box."""
+    h, w = min(size, height), min(size, width)
+    return (height - h) // 2, (width - w) // 2, h, w
+
+
 def round_robin(per_image, total):
     """``[(key, item), ...]`` from ``per_image`` (``{key: [item, ...]}``, in a stable order): the first item of every
     key, then the second of every key, and so on, at most ``total`` in all (0: no limit)."""
@@ -51,4 +57,4 @@ def crop(img, box):
     return img[top:top + h, left:left + w]
 
 
-__all__ = ['crop_boxes', 'round_robin', 'budget_crops', 'most_detailed', 'crop']
+__all__ = ['crop_boxes', 'centre_box', 'round_robin', 'budget_crops', 'most_detailed', 'crop']

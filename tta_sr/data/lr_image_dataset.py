@@ -17,7 +17,7 @@ import torch
 
 from basicsr.utils.registry import DATASET_REGISTRY
 
-from tta_sr.data.crop_budget import crop, crop_boxes
+from tta_sr.data.crop_budget import centre_box, crop, crop_boxes
 from tta_sr.data.transforms import center_crop, random_crop, random_flip
 from tta_sr.losses.dwt_weight import high_frequency_weight
 from tta_sr.options.stage2 import lr_dataset_options
@@ -77,8 +77,7 @@ class LRImageDataset(torch.utils.data.Dataset):
             if cut and self.opt['region_size'] and max(height, width) > region:
                 boxes = (crop_boxes(height, width, region, self.opt['regions_per_image'], self.opt['split_seed'],
                                     os.path.basename(self.paths[index])) if self.is_train else
-                         [((height - min(region, height)) // 2, (width - min(region, width)) // 2,
-                           min(region, height), min(region, width))])
+                         [centre_box(height, width, region)])
                 parts = [crop(rgb, box) for box in boxes]
             else:
                 parts = [rgb]

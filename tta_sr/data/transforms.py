@@ -1,15 +1,15 @@
 """Crops and flips on (C, H, W) tensors, applied identically to every plane of a sample."""
 import random
 
+from tta_sr.data.crop_budget import centre_box
+
 
 def center_crop(img, size):
     """(C, H, W) -> central (C, min(H, size), min(W, size)); ``size`` 0 keeps the whole image."""
     if not size:
         return img
-    h, w = img.shape[1:]
-    th, tw = min(h, size), min(w, size)
-    top, left = (h - th) // 2, (w - tw) // 2
-    return img[:, top:top + th, left:left + tw]
+    top, left, h, w = centre_box(*img.shape[1:], size)
+    return img[:, top:top + h, left:left + w]
 
 
 def random_crop(planes, size, rng=None):

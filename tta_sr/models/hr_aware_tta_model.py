@@ -51,7 +51,6 @@ from tta_sr.ops.downscalers import downscale, parse_downscaler
 from tta_sr.options.stage2 import VAL, controller_options
 from tta_sr.utils.freeze import freeze
 from tta_sr.utils.image_io import read_image, to_tensor
-from tta_sr.utils.tiling import upscale_image
 from tta_sr.weights.branches import branch_source
 from tta_sr.weights.resolver import load_state_dict
 
@@ -294,16 +293,10 @@ class HRAwareTTAModel(SRAdaptationMixin, TTASRModelMixin, SRModel):
 
     def gate_criteria(self, net):
         """Mean GT-free criteria (``acceptance_gate.image_criteria``) of ``net`` on the gate crops."""
-        eval_opt = self.opt['eval']
-        was_training = net.training
-        net.eval()
-        per_image = []
-        for rgb in self.gate_crops:
-            sr = upscale_image(net, rgb, self.opt['scale'], eval_opt['tile'], eval_opt['tile_overlap'], self.device)
-            per_image.append(image_criteria(to_tensor(rgb, self.device)[0][None], to_tensor(sr, self.device)[0][None],
-                                            self.opt['scale'], self.gate_opt['downscaler']))
-        net.train(was_training)
-        return mean_criteria(per_image)
+        return mean_criteria([image_criteria(to_tensor(rgb, self.device)[0][None],
+                                             to_tensor(self.upscale(net, rgb), self.device)[0][None],
+                                             self.opt['scale'], self.gate_opt['downscaler'])
+                              for rgb in self.gate_crops])
 
     def apply_gate(self):
         """End of training: keep the adapted weights only if the gate accepts them, else load the source weights."""

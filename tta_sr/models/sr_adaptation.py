@@ -119,18 +119,14 @@ class SRAdaptationMixin:
     def export_outputs(self, variant, paths=None):
         """Upscale the LR images ``paths`` (default: all, tiled, ``eval.tile``) with M now, into
         ``results/<variant>/<stem>.png``."""
-        eval_opt = self.opt['eval']
         net = self._eval_net() if variant == 'adapted' else self.get_bare_model(self.net_g)
-        was_training = net.training
-        net.eval()
         folder = os.path.join(self.opt['path']['experiments_root'], 'results', variant)
         for path in self.adapted_images if paths is None else paths:
             rgb, alpha = read_image(path)
             img = rgb if alpha is None else np.concatenate([rgb, alpha[..., None]], axis=2)
-            out = upscale_image(net, img, self.opt['scale'], eval_opt['tile'], eval_opt['tile_overlap'], self.device)
             stem = os.path.splitext(os.path.basename(path))[0]
-            write_image(os.path.join(folder, f'{stem}.png'), out, bit_depth=eval_opt['bit_depth'])
-        net.train(was_training)
+            write_image(os.path.join(folder, f'{stem}.png'), self.upscale(net, img),
+                        bit_depth=self.opt['eval']['bit_depth'])
         get_root_logger().info(f'Wrote {variant} outputs to {folder}')
 
     def report_extra(self):
@@ -164,18 +160,19 @@ class SRAdaptationMixin:
             item = {'name': stem, 'lr': crop(lr, box)}
             for variant in ('base', 'adapted'):
                 item[variant] = (read_image(os.path.join(root, 'results', variant, f'{stem}.png'))[0] if exported else
-                                 self._upscale(nets[variant], item['lr']))
+                                 self.upscale(nets[variant], item['lr']))
             if stem in gt_paths:
                 gt = read_image(gt_paths[stem])[0]
                 top, left, h, w = box
                 item['gt'] = gt if exported else crop(gt, (scale * top, scale * left, scale * h, scale * w))
             yield item
 
-    def _upscale(self, net, rgb):
-        """``rgb`` (H, W, 3) upscaled by ``net`` in eval mode, tiled as ``eval.tile``."""
+    def upscale(self, net, img):
+        """``img`` (H, W, 3 or 4) upscaled by ``net`` in eval mode (its mode restored after), tiled as
+        ``eval.tile`` (``tta_sr.utils.tiling.upscale_image``)."""
         was_training = net.training
         net.eval()
-        out = upscale_image(net, rgb, self.opt['scale'], self.opt['eval']['tile'], self.opt['eval']['tile_overlap'],
+        out = upscale_image(net, img, self.opt['scale'], self.opt['eval']['tile'], self.opt['eval']['tile_overlap'],
                             self.device)
         net.train(was_training)
         return out

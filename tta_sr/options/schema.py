@@ -136,7 +136,8 @@ def _rows(block, prefix):
 
 def _yaml_value(value):
     import yaml
-    return yaml.safe_dump(value, default_flow_style=True, width=1000, sort_keys=False).strip().removesuffix('\n...').strip()
+    text = yaml.safe_dump(value, default_flow_style=True, width=1000, sort_keys=False)
+    return text.strip().removesuffix('\n...').strip()
 
 
 __all__ = ['OptionError', 'REQUIRED', 'Option', 'Block', 'nearest', 'unknown_key_error', 'resolve', 'markdown_table']

@@ -5,6 +5,7 @@ Precedence, lowest first: the defaults below; for ``train.controller`` and ``tra
 branch's own settings (its sidecar YAML: how the branch was trained, e.g. its controller noise); the option file.
 An old spelling (:data:`RENAMED`) is accepted for one release with a warning.
 """
+import dataclasses
 import re
 import warnings
 
@@ -262,7 +263,7 @@ def declares(model_type, dotted):
 
 def controller_options(shipped, given):
     """``train.controller`` laid over the branch's own (``shipped``), then the declared defaults filled."""
-    return resolve(Block(CONTROLLER.help, CONTROLLER.keys), {**(shipped or {}), **(given or {})}, 'train.controller')
+    return resolve(dataclasses.replace(CONTROLLER, fill=True), {**(shipped or {}), **(given or {})}, 'train.controller')
 
 
 BLOCKS = {'train': HR_AWARE_TRAIN, 'gate': GATE, 'eval': EVAL, 'val': VAL, 'logger': LOGGER, 'path': PATH,
