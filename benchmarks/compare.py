@@ -45,7 +45,7 @@ ARROWS = {'psnr_y': 'PSNR-Y ↑', 'ssim': 'SSIM ↑', 'lpips': 'LPIPS ↓', 'niq
 
 def run_method(cfg, method, pairs, scorer, gts, logger, score_base):
     """Adapt, time, measure and score one TTA method; returns its result dict and the base outputs.
-    ``score_base(outputs)``: the base outputs' scores, which a method that the gate refused ends with."""
+    ``score_base(outputs)``: the base outputs' scores, which a method whose selector kept the source ends with."""
     import torch
     root = os.path.join(cfg['out'], 'runs', method)
     opt, branch_path = model_options(cfg, method, pairs, root)
@@ -57,26 +57,46 @@ def run_method(cfg, method, pairs, scorer, gts, logger, score_base):
     times, losses = [], []
     logger.info(f'[{method}] training {cfg["iters"]} iterations')
     with PeakMemory(cfg['device']) as mem:
-        train_steps(model, sampler, 0, cfg['iters'], cfg['device'], times, losses)
+        train_with_candidates(model, sampler, cfg, times, losses)
     srs = scorer.upscale_all(eval_net(model, cfg), pairs, os.path.join(root, 'results', 'adapted'))
     scores = scorer.score_images(srs, gts)
     if not os.path.isdir(os.path.join(root, 'results', 'base')):
         raise RuntimeError(f'{root}/results/base missing: the model did not export its base outputs')
     base = read_folder(os.path.join(root, 'results', 'base'), pairs)
-    model.apply_gate()  # on the LR images alone; a refusal puts the source weights back
+    if cfg.get('score_candidates') and model.gate_opt['enabled']:
+        from records import dump_json
+        from selection_accuracy import candidate_record, record_name
+        record = candidate_record(model, cfg, method, pairs, sum(times), logger)
+        dump_json(os.path.join(cfg['out'], 'selection', 'runs', record_name(
+            os.path.dirname(cfg['lr_dir'].rstrip('/')), cfg['model'], method, cfg['learning_rate'], cfg['iters']) +
+            '.json'), record)
+    t_select = time.perf_counter()
+    model.select_hand_back()  # on the LR images alone
+    t_select = time.perf_counter() - t_select
     result = {'metrics': scores, 's_per_iter': summary(times), 'peak_mb': mem.peak_mb,
               'peak_delta_mb': mem.delta_mb, 'build_s': t_build, 's_per_image': sum(times) / len(pairs),
-              'branch': branch_record(branch_path),
+              'train_s': sum(times), 'select_s': t_select, 'branch': branch_record(branch_path),
               'loss_first': losses[0] if losses else None, 'loss_last': losses[-1] if losses else None,
               'loss_curve': losses, 'steps_skipped': getattr(getattr(model, 'health', None), 'skipped', None),
               'scored_net': 'net_g_ema' if cfg['ema_decay'] > 0 else 'net_g',
               'lpips_in_loss': getattr(model.cri_rec, 'lpips_name', None), 'gate': model.gate_result}
-    if model.gate_result and model.gate_result['decision'] == 'source':
-        result['metrics_before_gate'] = scores  # what the adapted model scored; the method ends as the base model
-        result['metrics'] = score_base(base)
+    if model.gate_result:
+        result['metrics_before_gate'] = scores  # the full adaptation; the method ends with what the selector chose
+        result['metrics'] = score_base(base) if model.gate_result['decision'] == 'source' else scorer.score_images(
+            scorer.upscale_all(model.output_net(), pairs, os.path.join(root, 'results', 'handed_back')), gts)
     del model
     gc.collect()
     return result, base
+
+
+def train_with_candidates(model, sampler, cfg, times, losses):
+    """``cfg['iters']`` steps, keeping the weights every ``cfg['candidate_every']`` iterations (and at the end) as
+    the selector's checkpoints, as a run's validations would."""
+    every = cfg['candidate_every'] or cfg['iters']
+    for start in range(0, cfg['iters'], every):
+        stop = min(start + every, cfg['iters'])
+        train_steps(model, sampler, start, stop, cfg['device'], times, losses)
+        model.record_candidate(stop)
 
 
 def fmt(metric, value):
@@ -123,20 +143,22 @@ def write_markdown(path, results, cfg):
     metric_names = [m for m in METRICS if any(m in results['methods'][x]['metrics'] for x in methods)]
     lines = [f'# {cfg["model"]} on `{cfg["lr_dir"]}`', '',
              '| method | ' + ' | '.join(ARROWS[m] for m in metric_names) +
-             ' | gate | adapted before the gate (PSNR-Y / LPIPS) | s/iter | s/image | peak MB |',
-             '| --- ' * (len(metric_names) + 6) + '|']
+             ' | handed back | full adaptation (PSNR-Y / LPIPS) | s/iter | s/image | selection s | peak MB |',
+             '| --- ' * (len(metric_names) + 7) + '|']
     for m in methods:
         r = results['methods'][m]
         cells = [fmt(name, r['metrics'][name]['mean']) for name in metric_names]
-        gate = (r.get('gate') or {}).get('decision')
-        gate_cell = {'adapted': 'accepted', 'source': 'refused: source kept', None: '—'}[gate]
-        before = r.get('metrics_before_gate') or (r['metrics'] if gate else None)
+        gate = r.get('gate') or {}
+        gate_cell = gate.get('chosen', '—')
+        before = r.get('metrics_before_gate')
         before_cell = (f'{fmt("psnr_y", before["psnr_y"]["mean"])} / {fmt("lpips", before["lpips"]["mean"])}'
                        if before and 'lpips' in before else '—')
         spi = f'{r["s_per_iter"]["median"]:.2f}' if r.get('s_per_iter') else '—'
         peak = f'{r["peak_mb"]:.0f}' if r.get('peak_mb') else '—'
         spim = f'{r["s_per_image"]:.1f}' if r.get('s_per_image') else '—'
-        lines.append(f'| {LABELS[m]} | ' + ' | '.join(cells) + f' | {gate_cell} | {before_cell} | {spi} | {spim} | {peak} |')
+        sel = f'{r["select_s"]:.0f}' if r.get('select_s') else '—'
+        lines.append(f'| {LABELS[m]} | ' + ' | '.join(cells) + f' | {gate_cell} | {before_cell} | {spi} | {spim} | {sel} '
+                     f'| {peak} |')
     s = results['settings']
     lines += ['', f'- images ({len(s["images"])}): {", ".join(s["images"])}',
               f'- preset {s["preset"]}: {s["iters"]} iterations, batch {s["batch"]} of {s["lq_size"]}x{s["lq_size"]} LR '
@@ -189,6 +211,9 @@ def parse_config(argv=None):
     """(args, cfg) of a compare.py command line (``argv`` None: sys.argv)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_run_args(parser, 'base,rec_only,lway,hr_aware')
+    parser.add_argument('--score-candidates', action='store_true',
+                        help='also record every candidate\'s GT-free signals and GT scores (selection_accuracy.py\'s '
+                             'record) into <out>/selection/runs/, for selection_accuracy.py --evaluate --include')
     args = parser.parse_args(argv)
     return args, resolve_args(args)
 

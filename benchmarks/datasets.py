@@ -73,9 +73,10 @@ def _centre(img, h, w):
 
 
 def build_city100(out_root=DEFAULT_OUT, src=os.path.join(DATA_ROOT, 'City100', 'iPhoneX'), scale=4, crop=480,
-                  names=None):
+                  names=None, name=None):
     """City100 iPhoneX x``scale`` pairs; ``crop`` (HR pixels, multiple of ``scale``; 0 = whole image).
 
+    ``names``: the stems kept (default all); ``name``: the folder name (default ``city100_x<scale>[_c<crop>]``).
     Returns the output folder (``lr/`` and ``gt/`` with the same stems, GT exactly ``scale`` x LR).
     """
     import cv2
@@ -84,7 +85,7 @@ def build_city100(out_root=DEFAULT_OUT, src=os.path.join(DATA_ROOT, 'City100', '
     hr_paths = sorted(glob.glob(os.path.join(src, 'HR', '*.png')))
     if not hr_paths:
         raise FileNotFoundError(f'no City100 HR images in {src}/HR; see /work/shared/data/MANIFEST.md')
-    out = os.path.join(out_root, f'city100_x{scale}' + (f'_c{crop}' if crop else ''))
+    out = os.path.join(out_root, name or f'city100_x{scale}' + (f'_c{crop}' if crop else ''))
     written = []
     for hr_path in hr_paths:
         stem = os.path.splitext(os.path.basename(hr_path))[0]
@@ -315,20 +316,25 @@ def main(argv=None):
     parser.add_argument('--mild-src', default=os.path.join(DATA_ROOT, 'Urban100', 'HR'), help='HR folder of the mild set')
     parser.add_argument('--mild-seed', type=int, default=31, help='seed of the one mild degradation')
     parser.add_argument('--mild-name', default='urban100_mild_x4', help='folder name of the mild set')
+    parser.add_argument('--mild-hr-size', type=int, default=240, help='HR centre-crop size of the mild set')
+    parser.add_argument('--city100-names', default=None, help='comma list of City100 stems (default: all 15)')
+    parser.add_argument('--city100-name', default=None, help='folder name of the City100 set')
     args = parser.parse_args(argv)
     args.which = args.which or ['city100', 'synthetic']
     unknown = set(args.which) - set(BUILDERS)
     if unknown:
         parser.error(f'unknown set(s) {sorted(unknown)}; choose from {", ".join(BUILDERS)}')
     if 'city100' in args.which:
-        print('City100:', build_city100(args.out, scale=args.scale, crop=args.city100_crop))
+        print('City100:', build_city100(args.out, scale=args.scale, crop=args.city100_crop, name=args.city100_name,
+                                        names=args.city100_names.split(',') if args.city100_names else None))
     if 'synthetic' in args.which:
         print('synthetic:', build_synthetic(args.out, src=args.synthetic_src, scale=args.scale,
                                               hr_size=args.synthetic_hr_size, seed=args.seed, name=args.synthetic_name))
     if 'families' in args.which:
         print('families:', build_families(args.out, scale=args.scale))
     if 'mild' in args.which:
-        print('mild:', build_mild(args.out, src=args.mild_src, scale=args.scale, seed=args.mild_seed, name=args.mild_name))
+        print('mild:', build_mild(args.out, src=args.mild_src, scale=args.scale, hr_size=args.mild_hr_size,
+                                  seed=args.mild_seed, name=args.mild_name))
     return 0
 
 

@@ -7,28 +7,38 @@ import torch
 import yaml
 
 import tta_sr  # noqa: F401  (registers the archs, models and datasets; torchvision shim before basicsr)
+from tta_sr.options.stage2 import HR_AWARE_TRAIN
 
 TTA_METHODS = ('rec_only', 'lway', 'hr_aware', 'fixed')
 ALL_METHODS = ('base',) + TTA_METHODS + ('srtta',)
 METHOD_COLORS = {'base': '#888888', 'rec_only': '#4c72b0', 'lway': '#dd8452', 'hr_aware': '#55a868', 'fixed': '#8172b3',
                  'srtta': '#c44e52'}
 
+
+
+def user_cpu_preset():
+    """The budget of ``tta-sr adapt --preset cpu`` and the quickstart (``options/fragments/presets/cpu.yml``, the one
+    definition): LR crop, batch, iterations, EMA, and the validation interval at which the selector's checkpoints are
+    taken; the learning rate is the template's (None here: the model's declared default, Adam 5e-6)."""
+    from tta_sr.commands.adapt_options import cpu_preset
+    preset = cpu_preset()
+    return {'lq_size': preset['datasets.train.lq_size'], 'batch': preset['datasets.train.batch_size_per_gpu'],
+            'iters': preset['train.total_iter'], 'ema_decay': preset['train.ema_decay'], 'lr': None,
+            'candidate_every': preset['val.val_freq']}
+
+
 # Preset values; any of them can be overridden on the command line.
 PRESETS = {
-    # 2 shared CPU cores: one comparison of RealESRGAN_x4plus (3 adapted methods) in about 20 minutes.
-    # lr: chosen a priori, never tuned on a reported set's GT: 5e-6 * sqrt(500 / iters), i.e. the same
-    # random-walk drift of the weights (Adam moves each weight by about lr per step, with noisy signs) as
-    # the paper's 500 iterations at 5e-6; 2.0e-5 for 30 iterations.
-    # threads 1: on a machine already running other jobs, 2 intra-op threads were 2-8x SLOWER than 1
-    # (RRDBNet fwd+bwd, batch 4 of 32x32: 5.1 s with 1 thread, 12-43 s with 2, load average 6.5).
-    # srtta (per image, reset after each): the same pixels per step as the methods above (4 patches of 32:
-    # the official 32 of 64 cut by 32x, as 6 of 128 -> 4 of 32 is 24x), and SRTTA's own 10 steps per image,
-    # so its lr stays the paper's 5e-5 (the sqrt rule with the iteration count unchanged).
-    'cpu': {'lq_size': 32, 'batch': 4, 'iters': 30, 'lr': None, 'lr_rule': 'sqrt', 'ema_decay': 0.0,
-            'max_images': 5, 'tile': 128, 'tile_overlap': 16, 'threads': 1,
-            'srtta': {'iters': 10, 'patch': 32, 'batch': 4, 'lr': 5e-5, 'fisher_size': 32}},
+    # What a user of `tta-sr adapt --preset cpu` runs (user_cpu_preset), plus what only a benchmark sets: 5 images,
+    # tiles of 128, 1 torch thread (on a machine already running other jobs, 2 intra-op threads were 2-8x SLOWER
+    # than 1: RRDBNet fwd+bwd, batch 4 of 32x32: 5.1 s with 1 thread, 12-43 s with 2, load average 6.5).
+    # Early stopping is off in every benchmark (each method trains its full budget).
+    # srtta (per image, reset after each): the same pixels per step as 4 patches of 32 (the official 32 of 64 cut by
+    # 32x, as 6 of 128 -> 4 of 32 is 24x), and SRTTA's own 10 steps per image at its paper lr 5e-5.
+    'cpu': dict(user_cpu_preset(), max_images=5, tile=128, tile_overlap=16, threads=1,
+                srtta={'iters': 10, 'patch': 32, 'batch': 4, 'lr': 5e-5, 'fisher_size': 32}),
     # the papers' scale (HR-aware paper / LWay: LR patch 128, batch 6, 500 iterations, Adam lr 5e-6, EMA 0.999)
-    'gpu': {'lq_size': 128, 'batch': 6, 'iters': 500, 'lr': 5e-6, 'lr_rule': None, 'ema_decay': 0.999,
+    'gpu': {'lq_size': 128, 'batch': 6, 'iters': 500, 'lr': 5e-6, 'ema_decay': 0.999, 'candidate_every': 50,
             'max_images': 0, 'tile': 256, 'tile_overlap': 16, 'threads': 0,
             'srtta': {'iters': 10, 'patch': 64, 'batch': 32, 'lr': 5e-5, 'fisher_size': 64}},  # SRTTA's scripts
 }
@@ -58,7 +68,9 @@ def add_run_args(parser, methods_default, iters_help='training iterations per me
     parser.add_argument('--lq-size', type=int, default=None, help='LR training crop')
     parser.add_argument('--batch', type=int, default=None, help='batch size')
     parser.add_argument('--learning-rate', type=float, default=None,
-                        help='Adam lr (cpu preset default: 5e-6 * sqrt(500 / iters), see PRESETS)')
+                        help="Adam lr (default: the preset's; cpu: HR-aware's declared default, as tta-sr adapt uses)")
+    parser.add_argument('--candidate-every', type=int, default=None,
+                        help="iterations between the selector's checkpoints (default: the preset's validation interval)")
     parser.add_argument('--ema', type=float, default=None, dest='ema_decay',
                         help='EMA decay of the adapted model; scores use the EMA net when > 0 (0: the raw net)')
     parser.add_argument('--max-images', type=int, default=None, help='adapt to and score the first N images (0: all)')
@@ -81,13 +93,13 @@ def resolve_args(args):
     """Fill unset arguments from the preset; returns a plain dict config."""
     preset = PRESETS[args.preset]
     cfg = {k: v for k, v in vars(args).items()}
-    for key in ('lq_size', 'batch', 'iters', 'ema_decay', 'max_images', 'tile', 'threads'):
+    for key in ('lq_size', 'batch', 'iters', 'ema_decay', 'max_images', 'tile', 'threads', 'candidate_every'):
         if cfg.get(key) is None:
             cfg[key] = preset[key]
     cfg['tile_overlap'] = preset['tile_overlap']
     cfg['srtta'] = {k: v if cfg.get(f'srtta_{k}') is None else cfg[f'srtta_{k}'] for k, v in preset['srtta'].items()}
-    if cfg.get('learning_rate') is None:
-        cfg['learning_rate'] = preset['lr'] if preset['lr'] is not None else 5e-6 * (500 / max(cfg['iters'], 1)) ** 0.5
+    if cfg.get('learning_rate') is None:  # the cpu preset: the default tta-sr adapt's HR-aware runs use
+        cfg['learning_rate'] = preset['lr'] or HR_AWARE_TRAIN.default('optim_g')['lr']
     cfg['methods'] = [m.strip() for m in cfg['methods'].split(',') if m.strip()]
     cfg['overrides'] = parse_overrides(cfg.get('overrides') or [])
     unknown = set(cfg['methods']) - set(ALL_METHODS)

@@ -41,8 +41,8 @@ def eval_net(model, cfg):
 class Scorer:
     """PSNR-Y, SSIM, LPIPS (and NIQE) of full-image (tiled) SR outputs against GT."""
 
-    def __init__(self, cfg, scale):
-        names = [m for m in METRICS if not (cfg.get('no_niqe') and m == 'niqe')]
+    def __init__(self, cfg, scale, metrics=METRICS):
+        names = [m for m in metrics if not (cfg.get('no_niqe') and m == 'niqe')]
         self.metrics = {n: create_metric(n, device=cfg['device'], scale=scale) for n in names}
         self.scale, self.cfg = scale, cfg
 

@@ -82,7 +82,7 @@ def test_without_export_no_whole_photo_is_upscaled_and_the_report_shows_crops(tm
     printed = capfd.readouterr().out
     run = out / 'tta_hr_aware_RealESRGAN_x4plus_photos'
     assert not (run / 'results').exists() and 'upscaled images:' not in printed
-    assert 'photos:          3, 0.00 LR megapixels' in printed and 'at most 4 LR crops of at most 16 x 16, judged' in printed
+    assert 'photos:          3, 0.00 LR megapixels' in printed and 'judged at the end on at most 4 LR crops of at most 16 x 16' in printed
     assert 'the report, on one crop of each photo' in printed and '--export for whole photos' in printed
     assert 'estimate:        about' in printed and 'min of SR-network time' in printed
     doc = json.loads((run / 'metrics.json').read_text())
@@ -166,23 +166,28 @@ def test_unknown_model_or_mode_exits_2(tmp_path, capsys, extra, message):
 
 def test_gate_decision_is_printed_only_when_metrics_json_has_it(tmp_path):
     runs = {}
-    for stem, gate in (('kept', {'decision': 'adapted', 'reason': 'self-supervised loss fell'}),
+    for stem, gate in (('kept', {'decision': 'adapted', 'reason': 'self-validation +0.3 dB',
+                                 'summary': 'handed back iter 80 x0.5 (self-validation +0.3 dB)'}),
                        ('reverted', {'decision': 'source', 'reason': 'NIQE rose by 0.8 on 4 of 6 photos'}),
                        ('nogate', None)):
         runs[stem] = tmp_path / f'run_{stem}'
         runs[stem].mkdir()
         doc = {'mean': {}} if gate is None else {'mean': {}, 'gate': gate}
         (runs[stem] / 'metrics.json').write_text(json.dumps(doc))
-    assert gate_line(runs['kept']) == 'kept the adapted model'
+    assert gate_line(runs['kept']) == 'handed back iter 80 x0.5 (self-validation +0.3 dB)'
     assert gate_line(runs['reverted']) == 'kept the source model: NIQE rose by 0.8 on 4 of 6 photos'
     assert gate_line(runs['nogate']) is None and gate_line(tmp_path / 'missing') is None
-    for stem, expected in (('kept', 'kept the adapted model'), ('reverted', 'kept the source model: NIQE rose'),
+    for stem, expected in (('kept', 'handed back iter 80 x0.5'), ('reverted', 'kept the source model: NIQE rose'),
                            ('nogate', None)):
         lines = summary_lines(str(tmp_path / 'opt.yml'), [str(runs[stem])], '-n RealESRGAN_x4plus')
-        gate_lines = [line for line in lines if line.startswith('kept the')]
+        gate_lines = [line for line in lines if line.startswith(('kept the', 'handed back'))]
         assert (gate_lines[0].startswith(expected) if expected else gate_lines == []), stem
+        other = [line for line in lines if line.startswith('other points:')]
+        assert (len(other) == 1 and '--strength A' in other[0] and 'net_g_adapted_latest.pth' in other[0]
+                if expected else other == []), stem
     per_image = summary_lines(str(tmp_path / 'opt.yml'), {s: str(r) for s, r in runs.items()}, '-n X')
-    assert 'kept: kept the adapted model' in per_image and 'nogate: ' not in ' '.join(per_image)
+    assert 'kept: handed back iter 80 x0.5 (self-validation +0.3 dB)' in per_image
+    assert 'nogate: ' not in ' '.join(per_image)
     assert any(line.startswith('reverted: kept the source model: NIQE rose') for line in per_image)
 
 

@@ -117,6 +117,8 @@ def test_weights_checkpoint_prefers_params_ema_unless_param_key(tmp_path):
     (['--precision', 'fp64'], "invalid choice: 'fp64'"),
     (['--precision', 'fp16', '--device', 'cpu'], '--precision fp16 needs a CUDA device'),
     (['--precision', 'bf16', '--fp32'], 'not allowed with'),
+    (['--strength', '0.5'], '--strength needs --weights'),
+    (['--strength', '1.5', '--weights', 'w.pth'], '--strength must be in [0, 1]'),
 ])
 def test_wrong_options_exit_2_with_the_usage(tmp_path, capsys, extra, message):
     write_image(tmp_path / 'x.png', photo(0, 8))
@@ -146,3 +148,41 @@ def test_bf16_on_a_cpu_without_bf16_instructions_exits_2(tmp_path, capsys, monke
     assert status(['upscale', '-i', tmp_path / 'x.png', '-o', tmp_path / 'out', '--precision', 'bf16',
                    '--device', 'cpu']) == (2, None)
     assert '--precision bf16 needs bf16 instructions (avx512_bf16 / amx_bf16)' in capsys.readouterr().err
+
+
+def test_strength_blends_the_source_and_the_adapted_weights_and_project_matches_the_lr(tiny, tmp_path):
+    """--strength A runs theta_0 + A (theta - theta_0) (the source from --arch-yaml); --project makes the output's
+    antialiased bicubic downscale close to the LR."""
+    from basicsr.archs import build_network
+    from tta_helpers import TINY_ARCHS
+    from tta_sr.ops.downscalers import downscale
+    from tta_sr.utils.tiling import upscale_image
+    arch_yaml, source_file = tiny['SRVGGNetCompact']
+    source = torch.load(source_file)['params']
+    torch.manual_seed(1)
+    adapted = {k: v + 0.05 * torch.randn_like(v) for k, v in source.items()}
+    torch.save({'params': adapted}, tmp_path / 'adapted.pth')
+    img = photo(2, 16)
+    write_image(tmp_path / 'in' / 'x.png', img)
+    net = build_network(dict(TINY_ARCHS['SRVGGNetCompact'])).eval()
+    for strength in (0.0, 0.5, 1.0):
+        out = tmp_path / f's{strength}'
+        assert _upscale(tiny, 'SRVGGNetCompact', tmp_path / 'in' / 'x.png', out, '--weights', tmp_path / 'adapted.pth',
+                        '--strength', str(strength), '--fp32') == (0, None)
+        net.load_state_dict({k: source[k] + strength * (adapted[k] - source[k]) for k in source})
+        expected = upscale_image(net, img, 4, tile=0)
+        assert np.abs(read_image(out / 'x_out.png')[0] - expected).max() <= 0.5 / 255 + 1e-5, strength
+    dark = {k: v.clone() for k, v in source.items()}  # the nearest upscale, 0.1 too dark: far from the LR
+    last = [k for k in dark if k.startswith('body.') and k.endswith('.weight')][-1]
+    dark[last].zero_()
+    dark[last.replace('weight', 'bias')].fill_(-0.1)
+    torch.save({'params': dark}, tmp_path / 'dark.pth')
+    x = torch.from_numpy(img.transpose(2, 0, 1).copy())[None]
+
+    def lr_error(folder):
+        sr = torch.from_numpy(read_image(folder / 'x_out.png')[0].transpose(2, 0, 1).copy())[None]
+        return float((downscale(sr, 4, 'bicubic_aa') - x).abs().mean())
+    for name, extra in (('plain', []), ('projected', ['--project', '10'])):
+        assert _upscale(tiny, 'SRVGGNetCompact', tmp_path / 'in' / 'x.png', tmp_path / name, '--weights',
+                        tmp_path / 'dark.pth', '--fp32', *extra) == (0, None)
+    assert lr_error(tmp_path / 'plain') > 0.05 and lr_error(tmp_path / 'projected') < 0.01

@@ -28,7 +28,7 @@ def _quickstart():
     ('train.early_stopping', 'patiense', 'patience'),
     ('train.controller', 'noise_sdt', 'noise_std'),
     ('train.fisher_opt', 'max_sise', 'max_size'),
-    ('gate', 'min_gain', 'min_gain_db'),
+    ('gate', 'margin', 'margin_db'),
     ('eval', 'tiles', 'tile'),
     ('val', 'val_frq', 'val_freq'),
     ('logger', 'print_frq', 'print_freq'),
@@ -48,7 +48,7 @@ def test_an_unknown_top_level_key_and_a_key_with_no_neighbour():
     opt['gatee'] = {}
     with pytest.raises(OptionError, match=r'unknown option <option file>\.gatee: did you mean <option file>\.gate\?'):
         resolve_stage2(opt)
-    with pytest.raises(OptionError, match=r'unknown option gate\.zzz: known keys: enabled, downscaler'):
+    with pytest.raises(OptionError, match=r'unknown option gate\.zzz: known keys: enabled, reference'):
         resolve(GATE, {'zzz': 1}, 'gate')
 
 
@@ -101,7 +101,7 @@ def test_srtta_has_its_own_train_block_and_no_gate():
     assert resolve_stage2(opt)['train']['fisher_opt']['ratio'] == 0.5 and 'gate' not in opt
     with pytest.raises(OptionError, match='unknown option train.ema_decay'):
         resolve_stage2({'model_type': 'SRTTAModel', 'train': {'total_iter': 1, 'ema_decay': 0.9}})
-    with pytest.raises(OptionError, match='no acceptance gate'):
+    with pytest.raises(OptionError, match='no selector'):
         resolve_stage2({'model_type': 'SRTTAModel', 'train': {'total_iter': 1}, 'gate': {}})
     assert not declares('SRTTAModel', 'train.ema_decay') and declares('HRAwareTTAModel', 'train.early_stopping.patience')
 
@@ -150,3 +150,10 @@ def test_train_py_fails_on_a_typo_before_reading_any_data(tmp_path):
     assert out.returncode == 1, out.stderr[-2000:]
     assert 'unknown option train.early_stoping: did you mean train.early_stopping?' in out.stderr
     assert not (tmp_path / 'experiments' / opt['name'] / 'models').exists()
+
+
+def test_a_key_of_the_old_binary_gate_says_what_replaced_it():
+    opt = _quickstart()
+    opt['gate'] = {'min_texture_ratio': 0.9}
+    with pytest.raises(OptionError, match='gate.min_texture_ratio belonged to the binary acceptance gate'):
+        resolve_stage2(opt)

@@ -5,8 +5,8 @@
 2. runs ``python tta_sr/train.py -opt <out>/<name>.yml`` (the YAML route, in a child process) into
    ``<out>/<name>/``, with a progress bar (iteration, loss, ETA); BasicSR's log goes to that folder;
 3. prints where the adapted weights, the upscaled photos and ``report.html`` are, and, when the run's
-   ``metrics.json`` holds the acceptance gate's decision (``"gate": {"decision": "adapted" | "source",
-   "reason": ...}``), whether the adapted or the source model was kept.
+   ``metrics.json`` holds the selector's decision (``"gate": {"decision": "adapted" | "source", "chosen": ...,
+   "reason": ...}``), what was handed back, and how to upscale with another point (``--strength``, ``--project``).
 
 The same file repeats (or, edited, changes) the run: ``python tta_sr/train.py -opt <out>/<name>.yml``; the
 previous run folder is then renamed ``<name>_archived_<time>`` by BasicSR.
@@ -77,8 +77,8 @@ def choose_template(args):
 
 
 def gate_line(run_dir):
-    """``'kept the adapted model'`` / ``'kept the source model: <reason>'`` from the run's ``metrics.json``
-    ``gate`` entry, or ``None`` when the run has no gate decision."""
+    """``'handed back <candidate> (<reason>)'`` / ``'kept the source model: <reason>'`` from the run's
+    ``metrics.json`` ``gate`` entry (the selector's decision), or ``None`` when the run has none."""
     try:
         with open(os.path.join(run_dir, 'metrics.json')) as f:
             gate = json.load(f).get('gate')
@@ -89,7 +89,7 @@ def gate_line(run_dir):
     if gate.get('decision') == 'source':
         return f'kept the source model: {gate.get("reason") or "no reason recorded"}'
     if gate.get('decision') == 'adapted':
-        return 'kept the adapted model'
+        return gate.get('summary') or 'handed back the adapted model'
     return None
 
 
@@ -100,8 +100,8 @@ def shown(path):
 
 
 def summary_lines(option_file, run_dirs, upscale_model_args, exported=True):
-    """The end-of-run lines: weights, images (when ``exported``), report, the gate's decision, how to repeat and
-    how to upscale.
+    """The end-of-run lines: weights, images (when ``exported``), report, the selector's decision, how to repeat
+    and how to upscale.
 
     ``run_dirs``: ``[run folder]``, or ``{stem: run folder}`` for a per-image run.
     """
@@ -127,6 +127,10 @@ def summary_lines(option_file, run_dirs, upscale_model_args, exported=True):
             lines.append(f'{stem}: {decision}' if per_image else decision)
     lines += [f'repeat or edit:  python {shown(TRAIN_PY)} -opt {shown(option_file)}',
               f'upscale photos:  tta-sr upscale -i PHOTOS -o OUT {upscale_model_args} --weights {weights}']
+    if any(gate_line(folder) for folder in dirs.values()):
+        adapted = os.path.join(pattern, 'models', 'net_g_adapted_latest.pth')
+        lines.append(f'other points:    tta-sr upscale -i PHOTOS -o OUT {upscale_model_args} --weights {adapted} '
+                     '--strength A [--project] (A in [0, 1]: the blends the report plots)')
     return lines
 
 
@@ -170,10 +174,13 @@ def plan(opt, photos):
     if gate['enabled']:
         crops = budget_crops({p: (h, w) for p, (w, h) in zip(photos, sizes)}, gate['crop_size'],
                              gate['crops_per_image'], gate['max_crops'], opt['manual_seed'])
-        checks = 2 + (train['total_iter'] // val_freq if validating and train['early_stopping']['patience'] else 0)
-        pixels += checks * sum(h * w for _, (_, _, h, w) in crops)
-        lines.append(f'gate:            at most {len(crops)} LR crops of at most {gate["crop_size"]} x '
-                     f'{gate["crop_size"]}, judged {checks} times (at the start, at each validation, at the end)')
+        weights = 1 + (train['total_iter'] // val_freq if validating and gate['checkpoints'] else 0) + 1 + \
+            len([a for a in gate['alphas'] if 0 < a < 1])
+        pixels += weights * sum(h * w for _, (_, _, h, w) in crops) // opt['scale'] ** 2
+        lines.append(f'selection:       at most {weights * (1 + len(gate["projection"]))} candidates ({weights} '
+                     f'weights, each also with {len(gate["projection"])} projection(s)), judged at the end on at '
+                     f'most {len(crops)} LR crops of at most {gate["crop_size"]} x {gate["crop_size"]}, each '
+                     f'downscaled x{opt["scale"]} and upscaled once per weights')
     if opt['eval']['export']:
         pixels += 2 * total
         lines.append(f'outputs:         every whole photo upscaled twice ({opt["scale"] ** 2 * total / 1e6:.1f} output '

@@ -20,6 +20,13 @@ with a warning.
 bf16 instructions or GPUs); fp16 (GPU: the net cast to half, also ``--half``); auto (times every path this device
 supports on a 48 x 48 crop of the first image and keeps the fastest within 0.5/255 mean and 2/255 max of fp32).
 ``--channels-last`` stores weights and tiles as NHWC. A bar per image counts its tiles, with the ETA.
+
+After ``tta-sr adapt``, a person who has looked at the report can choose another point than the selector did:
+``--strength A`` runs the weight-space blend theta_0 + A (theta - theta_0) of the source weights theta_0 (``-n``'s
+published file, or ``path.source_network_g`` / ``pretrain_network_g`` of ``--arch-yaml``, or ``--source-weights``)
+and the adapted ``--weights`` theta (the run's ``models/net_g_adapted_latest.pth``), like Real-ESRGAN's ``-dn``;
+``--project [STEPS]`` projects every tile's output onto its LR (``tta_sr.ops.back_projection``, antialiased bicubic,
+3 steps by default).
 """
 import argparse
 import os
@@ -73,6 +80,12 @@ def add_parser(subparsers):
     p.add_argument('--channels-last', action=argparse.BooleanOptionalAction, default=None,
                    help=f'weights and tiles in NHWC layout (default: {"on" if CHANNELS_LAST else "off"} on CPU, off on GPU; '
                         '--precision auto picks it)')
+    p.add_argument('--strength', type=float, metavar='A', help='blend the source and the adapted --weights: '
+                   'theta_0 + A (theta - theta_0); 0 is the source model, 1 the adapted one')
+    p.add_argument('--source-weights', metavar='FILE', help='the source weights of --strength (default: -n\'s '
+                   'published file, or the source of --arch-yaml)')
+    p.add_argument('--project', type=int, nargs='?', const=3, default=0, metavar='STEPS',
+                   help='project each output onto its LR: STEPS (default 3) back-projection steps S <- S + U(X - D(S))')
     p.add_argument('--device', default='auto', help='auto, cpu, cuda or cuda:N (default: %(default)s)')
     p.add_argument('--no-progress', action='store_true', help='no progress bar')
     p.set_defaults(run=run, command_parser=p)
@@ -88,35 +101,76 @@ def manifest_scale(args):
         usage(args, err.args[0])
 
 
-def build_model(args, device):
-    """``(net, scale, description)``: the net in eval mode on ``device`` and its upscaling factor."""
+def build_model(args, device, weights=None, param_key=None):
+    """``(net, scale, description)``: the net in eval mode on ``device`` and its upscaling factor; ``weights`` /
+    ``param_key`` (None: ``--weights`` / ``--param-key``; ``weights=False``: the model's own) replace its weights."""
     from tta_sr.weights.resolver import build_pretrained
+    weights, param_key = (args.weights, args.param_key) if weights is None else (weights or None, param_key)
     if args.arch_yaml:
         from basicsr.archs import build_network
         from tta_sr.models.model_base import load_weights_into
-        from tta_sr.utils.launch import import_user_modules, read_options
-        try:
-            opt = read_options(args.arch_yaml)
-        except (ValueError, yaml.YAMLError) as err:  # not a mapping / not YAML
-            fail(PROG, f'cannot read --arch-yaml {args.arch_yaml!r}: {" ".join(str(err).split())}')
-        missing = [k for k in ('network_g', 'scale') if not opt.get(k)]
-        if missing:
-            fail(PROG, f'--arch-yaml {args.arch_yaml!r} has no {" or ".join(missing)}')
-        import_user_modules(args.arch_yaml)
+        opt = arch_options(args)
         path_opt = opt.get('path') or {}
-        weights = args.weights or path_opt.get('pretrain_network_g')
-        if not weights:
+        chosen = weights or path_opt.get('pretrain_network_g')
+        if not chosen:
             fail(PROG, f'no weights: pass --weights or set path.pretrain_network_g in {args.arch_yaml}')
-        key = args.param_key if args.weights else (args.param_key or path_opt.get('param_key_g'))
+        key = param_key if weights else (param_key or path_opt.get('param_key_g'))
         net = build_network(dict(opt['network_g']))
-        load_weights_into(net, weights, param_key=key)
-        return net.to(device).eval(), int(opt['scale']), f'{opt["network_g"]["type"]} ({weights})'
+        load_weights_into(net, chosen, param_key=key)
+        return net.to(device).eval(), int(opt['scale']), f'{opt["network_g"]["type"]} ({chosen})'
     name, scale = args.model or 'RealESRGAN_x4plus', manifest_scale(args)
-    if args.weights:
-        net = build_pretrained(name, device, explicit_path=args.weights, param_key=args.param_key)
+    if weights:
+        net = build_pretrained(name, device, explicit_path=weights, param_key=param_key)
     else:
         net = build_pretrained(name, device)
-    return net, int(scale), f'{name} ({args.weights or "published weights"})'
+    return net, int(scale), f'{name} ({weights or "published weights"})'
+
+
+def arch_options(args):
+    """The option dict of ``--arch-yaml`` (its modules imported); a file that is not one ends the command."""
+    from tta_sr.utils.launch import import_user_modules, read_options
+    try:
+        opt = read_options(args.arch_yaml)
+    except (ValueError, yaml.YAMLError) as err:  # not a mapping / not YAML
+        fail(PROG, f'cannot read --arch-yaml {args.arch_yaml!r}: {" ".join(str(err).split())}')
+    missing = [k for k in ('network_g', 'scale') if not opt.get(k)]
+    if missing:
+        fail(PROG, f'--arch-yaml {args.arch_yaml!r} has no {" or ".join(missing)}')
+    import_user_modules(args.arch_yaml)
+    return opt
+
+
+def source_model(args, device):
+    """The source model of ``--strength``: ``--source-weights``, else the source of ``--arch-yaml``, else ``-n``'s
+    published weights."""
+    if args.source_weights:
+        return build_model(args, device, args.source_weights)[0]
+    if args.arch_yaml:
+        path_opt = arch_options(args).get('path') or {}
+        source = path_opt.get('source_network_g') or path_opt.get('pretrain_network_g')
+        if not source:
+            fail(PROG, f'--strength: no source weights; pass --source-weights or set path.pretrain_network_g in '
+                       f'{args.arch_yaml}')
+        return build_model(args, device, source, path_opt.get('source_param_key_g') or path_opt.get('param_key_g'))[0]
+    return build_model(args, device, weights=False)[0]
+
+
+def blended_model(args, device):
+    """``build_model``'s triple, with ``--strength``: theta_0 + A (theta - theta_0) of the source and the adapted
+    weights (see the module docstring)."""
+    import torch
+    from tta_sr.models.candidates import blend_state
+    net, scale, description = build_model(args, device)
+    if args.strength is None:
+        return net, scale, description
+    source = source_model(args, device)
+    try:
+        state = blend_state(source.state_dict(), net.state_dict(), args.strength)
+    except (KeyError, RuntimeError) as err:
+        fail(PROG, f'--strength: the source and the adapted weights do not match ({err})')
+    with torch.no_grad():
+        net.load_state_dict(state)
+    return net, scale, f'{description}, strength {args.strength:g} from the source'
 
 
 def output_form(path, ext_option):
@@ -203,6 +257,12 @@ def check_options(args):
     if args.tile < 0 or args.tile_overlap < 0 or (args.tile and args.tile_overlap >= args.tile):
         usage(args, f'--tile {args.tile} / --tile-overlap {args.tile_overlap}: need tile >= 0, overlap >= 0 and '
                     'overlap < tile')
+    if args.strength is not None and not args.weights:
+        usage(args, '--strength needs --weights: the adapted weights (a run\'s models/net_g_adapted_latest.pth)')
+    if args.strength is not None and not 0 <= args.strength <= 1:
+        usage(args, f'--strength must be in [0, 1], got {args.strength}')
+    if args.project < 0:
+        usage(args, f'--project needs a number of steps >= 0, got {args.project}')
     if args.outscale is not None and args.outscale <= 0:
         usage(args, f'--outscale must be positive, got {args.outscale}')
     if args.arch_yaml and args.model:
@@ -248,11 +308,15 @@ def run(args):
     paths = input_images(args.input, PROG)
     plan = plan_outputs(paths, args)
     writable_folder(args.output, PROG)
-    net, scale, description = build_model(args, device)
+    net, scale, description = blended_model(args, device)
     channels_last = (CHANNELS_LAST and device.type == 'cpu') if args.channels_last is None else args.channels_last
     if precision == 'auto':
         precision, channels_last = auto_path(net, plan[0][0], device)
     net = PreparedNet(net, precision, channels_last)
+    if args.project:
+        from tta_sr.ops.back_projection import BackProjected
+        net = BackProjected(net, scale, args.project)
+        description += f', projected onto the LR ({args.project} steps)'
 
     written = []
     with torch.no_grad():

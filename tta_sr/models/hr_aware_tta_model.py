@@ -18,11 +18,13 @@ frequencies of down_aa(M(X_r)) to X_r), see ``tta_sr.losses.low_pass_loss``, or 
 tensor go back to the source values; off by default).
 Only M (or the subset ``train.trainable``) is optimised. e_d of each image is computed once, on the
 whole image (``train.degradation_embedding: image``, default) or per crop (``crop``).
-The acceptance gate (``gate``, on by default; ``tta_sr.models.acceptance_gate``) compares the adapted and
-the source model on the validation split (all images without one, or when it holds fewer than
-``gate.min_images``) with GT-free criteria, at the end of
-training and, when early stopping is on, at every validation (only accepted states can be the best); when
-the adapted model fails, the run ends with the source weights and says why.
+What the run hands back (``gate``, on by default): a family of candidates (``tta_sr.models.candidates``: the
+source model, the weights at every validation, weight-space blends of the last weights with the source, each also
+with an LR-consistency projection of its output) is scored on a bounded set of held-out LR crops by downscaled
+self-validation, and the GT-free selector (``tta_sr.models.selector``) hands back the best, or the source model
+when none beats it by a margin; the log, ``metrics.json`` (``gate``) and ``report.html`` show every candidate's
+scores. ``models/net_g_latest.pth`` holds the chosen weights and ``models/net_g_adapted_latest.pth`` the last adapted ones
+(for ``tta-sr upscale --strength``).
 Outputs, in the experiment folder: ``results/base`` (M before adaptation, written at start),
 ``results/adapted`` (after), and ``report.html``/``metrics.json``/``metrics.csv`` (see ``eval``; ``gate`` in
 ``metrics.json``).
@@ -30,6 +32,7 @@ Outputs, in the experiment folder: ``results/base`` (M before adaptation, writte
 import functools
 import math
 import os
+import time
 from collections import OrderedDict, defaultdict
 
 import torch
@@ -42,15 +45,17 @@ from basicsr.utils.registry import MODEL_REGISTRY
 
 from tta_sr.data.crop_budget import crop, crop_boxes, round_robin
 from tta_sr.data.lr_image_dataset import LRImageDataset
-from tta_sr.models.acceptance_gate import decide, image_criteria, mean_criteria
+from tta_sr.models.candidates import blend_state, candidate_family
 from tta_sr.models.branch_components import Controller, build_far
 from tta_sr.models.model_base import TTASRModelMixin, load_weights_into
+from tta_sr.models.selector import Selection, choose, noise_level, projected, reference_pair, self_validation_scores
 from tta_sr.models.source_weights import SourceWeights
 from tta_sr.models.sr_adaptation import SRAdaptationMixin, lr_image_tensor, select_trainable  # noqa: F401 (re-exported)
+from tta_sr.ops.back_projection import BackProjected, branch_degrader
 from tta_sr.ops.downscalers import downscale, parse_downscaler
 from tta_sr.options.stage2 import VAL, controller_options
 from tta_sr.utils.freeze import freeze
-from tta_sr.utils.image_io import read_image, to_tensor
+from tta_sr.utils.image_io import pad_to_min_size, read_image, to_tensor
 from tta_sr.weights.branches import branch_source
 from tta_sr.weights.resolver import load_state_dict
 
@@ -73,7 +78,7 @@ class HRAwareTTAModel(SRAdaptationMixin, TTASRModelMixin, SRModel):
         self.net_source = (self.source.copy(self.get_bare_model(self.net_g), self.device)
                            if self.cri_source is not None else None)
         self.gate_opt = self.opt['gate']
-        self.source_criteria, self.gate_result = None, None
+        self.gate_result, self.projection, self.checkpoints, self.last_iter = None, None, {}, 0
         self.embedding_source = train_opt['degradation_embedding']
         self.embedding_max_size = train_opt['degradation_embedding_max_size']
         self._embeddings = {}
@@ -87,8 +92,6 @@ class HRAwareTTAModel(SRAdaptationMixin, TTASRModelMixin, SRModel):
         if not resumed:
             if self.opt['eval']['export']:
                 self.export_outputs('base')
-            if self.gate_opt['enabled']:
-                self.source_criteria = self.gate_criteria(self.get_bare_model(self.net_g))
 
     def _build_branch(self):
         """Frozen R, E_deg, E_img (LRReconNet) and, in hr_aware mode, E_clip, T_a, T_m and the controller;
@@ -188,6 +191,7 @@ class HRAwareTTAModel(SRAdaptationMixin, TTASRModelMixin, SRModel):
         self.output = self.net_g(self.lq)
         l_total, parts = self.adaptation_loss(self.lq, self.output, self.lq_paths, self.hf_weight)
         self.log_dict = self.reduce_loss_dict(parts)
+        self.last_iter = current_iter
         for key, value in self.log_dict.items():
             self.history[key].append((current_iter, value))
         if self.guarded_step(l_total, current_iter) and self.ema_decay > 0:
@@ -213,19 +217,13 @@ class HRAwareTTAModel(SRAdaptationMixin, TTASRModelMixin, SRModel):
             tb_logger.add_scalar('metrics/ssl_loss', self.metric_results['ssl_loss'], current_iter)
         if self.finished:  # BasicSR validates once more after the final save: report, decide nothing
             return
-        accepted = True
-        if self.patience and self.gate_opt['enabled']:
-            decision = decide(self.source_criteria, self.gate_criteria(net), self.gate_opt)
-            accepted = decision.accepted
-            self.history['val_gate_consistency_gain'].append(
-                (current_iter, decision.adapted['consistency'] - decision.source['consistency']))
-            get_root_logger().info(f'Acceptance gate @ iter {current_iter}: {decision.summary()}')
-        self._early_stopping_check(current_iter, accepted)
+        self.record_candidate(current_iter)
+        self._early_stopping_check(current_iter)
 
-    def _early_stopping_check(self, current_iter, accepted=True):
-        """A validation with a lower monitor value becomes the best state, if the gate (when on) accepts it."""
+    def _early_stopping_check(self, current_iter):
+        """A validation with a lower monitor value becomes the best state."""
         value = self.metric_results[self.monitor]
-        if value < self.best_value and accepted:
+        if value < self.best_value:
             self.best_value, self.best_iter, self.bad_checks = value, current_iter, 0
             self.best_state = [{k: v.detach().clone() for k, v in self.get_bare_model(n).state_dict().items()}
                                for n in self._adapted_nets()]
@@ -251,27 +249,29 @@ class HRAwareTTAModel(SRAdaptationMixin, TTASRModelMixin, SRModel):
     _EARLY_STOPPING_STATE = ('best_value', 'best_iter', 'bad_checks', 'stopped', 'best_state')
 
     def extra_training_state(self):
-        """Early-stopping state, the source model's gate criteria and the loss/validation curves survive a resume."""
+        """Early-stopping state, the candidates' checkpoints and the loss/validation curves survive a resume."""
         return {'early_stopping': {k: getattr(self, k) for k in self._EARLY_STOPPING_STATE},
-                'source_criteria': self.source_criteria,
+                'checkpoints': self.checkpoints, 'last_iter': self.last_iter,
                 'history': {k: [list(p) for p in v] for k, v in self.history.items()}}
 
     def load_extra_training_state(self, state):
         for key, value in (state.get('early_stopping') or {}).items():
             setattr(self, key, value)
-        self.source_criteria = state.get('source_criteria')
+        self.checkpoints = dict(state.get('checkpoints') or {})
+        self.last_iter = state.get('last_iter') or 0
         for key, points in (state.get('history') or {}).items():
             self.history[key] = [tuple(p) for p in points]
 
     def _adapted_nets(self):
         return [self.net_g] + ([self.net_g_ema] if hasattr(self, 'net_g_ema') else [])
 
-    # ------------------------------------------------------------------ the acceptance gate
+    # ------------------------------------------------------------------ what the run hands back
     @functools.cached_property
     def gate_images(self):
-        """The LR images the gate compares on: the validation split, or all adapted images when there is none or
+        """The LR images the selector judges on: the validation split, or all adapted images when there is none or
         it holds fewer than ``gate.min_images`` (a mean over one or two images decides on too little; the
-        criteria are not the training loss, so the training images are fair, if optimistic, witnesses)."""
+        self-validation scores are not the training loss, so the training images are fair, if optimistic,
+        witnesses)."""
         val_opt = self.opt['datasets'].get('val')
         if val_opt and val_opt['type'] == 'LRImageDataset':
             paths = LRImageDataset(dict(val_opt, phase='val')).paths
@@ -281,7 +281,7 @@ class HRAwareTTAModel(SRAdaptationMixin, TTASRModelMixin, SRModel):
 
     @functools.cached_property
     def gate_crops(self):
-        """The LR crops (H, W, 3) the gate judges, read once: ``tta_sr.data.crop_budget`` over the gate images
+        """The LR crops (H, W, 3) judged, read once: ``tta_sr.data.crop_budget`` over the gate images
         (``gate.crop_size``, ``crops_per_image``, ``max_crops``); images no larger than the crop size are whole."""
         crops = {}
         for path in self.gate_images:  # one whole photo in memory at a time
@@ -291,32 +291,110 @@ class HRAwareTTAModel(SRAdaptationMixin, TTASRModelMixin, SRModel):
                 os.path.basename(path))]
         return [rgb for _, rgb in round_robin(crops, self.gate_opt['max_crops'])]
 
-    def gate_criteria(self, net):
-        """Mean GT-free criteria (``acceptance_gate.image_criteria``) of ``net`` on the gate crops."""
-        return mean_criteria([image_criteria(to_tensor(rgb, self.device)[0][None],
-                                             to_tensor(self.upscale(net, rgb), self.device)[0][None],
-                                             self.opt['scale'], self.gate_opt['downscaler'])
-                              for rgb in self.gate_crops])
+    @functools.cached_property
+    def reference_pairs(self):
+        """[(X_d, X)] of the judged crops (``tta_sr.models.selector.reference_pair``), computed once; a crop smaller
+        than 4 x scale is reflect-padded to that size first (X_d of at least 4 pixels)."""
+        reference, side = self.gate_opt['reference'], 4 * self.opt['scale']
+        if reference == 'branch' and self.net_recon is None:
+            raise ValueError("gate.reference 'branch' needs a reconstruction branch; train.mode 'fixed' has none")
+        return [reference_pair(to_tensor(pad_to_min_size(rgb, side, side), self.device)[0][None], self.opt['scale'],
+                               reference, self.net_recon) for rgb in self.gate_crops]
 
-    def apply_gate(self):
-        """End of training: keep the adapted weights only if the gate accepts them, else load the source weights."""
+    def degrader(self, kind):
+        """The D of a projection kind: None (neutral, antialiased bicubic) or the branch's ``branch_degrader``."""
+        if kind == 'branch':
+            if self.net_recon is None:
+                raise ValueError("gate.projection 'branch' needs a reconstruction branch; train.mode 'fixed' has none")
+            return branch_degrader(self.net_recon)
+        return None
+
+    def record_candidate(self, current_iter):
+        """Keep the adapted weights of this iteration (of the net the outputs come from) as a candidate; without
+        ``gate.checkpoints`` only the latest are kept."""
         if not self.gate_opt['enabled']:
             return
-        if self.source_criteria is None:  # a run resumed from a state written without them
-            bare = self.get_bare_model(self.net_g)
-            self.source_criteria = self.gate_criteria(self.source.copy(bare, self.device))
-        decision = decide(self.source_criteria, self.gate_criteria(self._eval_net()), self.gate_opt)
-        if not decision.accepted:
-            for net in self._adapted_nets():
-                self.source.load_into(self.get_bare_model(net))
-        self.gate_result = decision.as_dict()
-        get_root_logger().info(f'Acceptance gate: {decision.summary()}')
+        if not self.gate_opt['checkpoints']:
+            self.checkpoints.clear()
+        self.checkpoints[current_iter] = {k: v.detach().to('cpu', copy=True)
+                                          for k, v in self.get_bare_model(self._eval_net()).state_dict().items()}
+
+    def save_adapted(self):
+        """``models/net_g_adapted_latest.pth``: the adapted weights before the selector chooses (the end of
+        ``tta-sr upscale --strength``'s line from the source)."""
+        if self.gate_opt['enabled']:
+            self.save_network(self._eval_net(), 'net_g_adapted', -1)
+
+    def candidate_state(self, candidate):
+        """The weights of a candidate (``tta_sr.models.candidates.Candidate``)."""
+        if candidate.iteration is None:
+            return self.source.state
+        return blend_state(self.source.state, self.checkpoints[candidate.iteration], candidate.alpha)
+
+    def candidate_net(self, candidate, net=None):
+        """A frozen network with the candidate's weights (``net``, reused, when given), wrapped in its projection."""
+        net = net or self.source.copy(self.get_bare_model(self.net_g), self.device)
+        net.load_state_dict(self.candidate_state(candidate))
+        return self.projected_net(net, candidate.projection)
+
+    def projected_net(self, net, kind):
+        """``net`` followed by the LR-consistency projection of ``kind`` (None: ``net`` itself)."""
+        return BackProjected(net, self.opt['scale'], self.gate_opt['projection_steps'], self.degrader(kind)) \
+            if kind else net
+
+    @torch.no_grad()
+    def score_candidates(self, family):
+        """Every candidate's dict (``Candidate.as_dict``) with its self-validation scores on the reference pairs; the
+        net runs once per weights, each projection is applied to those outputs."""
+        from tta_sr.archs.lpips_arch import build_lpips
+        lpips, pairs, scale = build_lpips(device=self.device), self.reference_pairs, self.opt['scale']
+        net, rows, outputs = self.source.copy(self.get_bare_model(self.net_g), self.device), [], {}
+        for candidate in family:
+            key = (candidate.iteration, candidate.alpha)
+            if key not in outputs:
+                net.load_state_dict(self.candidate_state(candidate))
+                outputs = {key: [net(x_d) for x_d, _ in pairs]}
+            out = outputs[key]
+            if candidate.projection:
+                out = projected(out, pairs, scale, self.gate_opt['projection_steps'], self.degrader(candidate.projection))
+            rows.append(dict(candidate.as_dict(), **self_validation_scores(out, pairs, lpips)))
+        return rows
+
+    def candidate_family(self):
+        """The candidates of this run (``tta_sr.models.candidates.candidate_family``), the source first."""
+        return candidate_family(list(self.checkpoints), self.gate_opt['alphas'], self.gate_opt['projection'])
+
+    def select_hand_back(self):
+        """End of training: score the candidates, load the chosen weights (and projection), record the decision."""
+        if not self.gate_opt['enabled']:
+            return
+        start = time.perf_counter()
+        self.record_candidate(self.best_iter if self.best_state is not None and self.patience else self.last_iter)
+        family = self.candidate_family()
+        rows = self.score_candidates(family)
+        noise = sum(noise_level(x) for _, x in self.reference_pairs) / len(self.reference_pairs)
+        chosen, reason = choose(rows, self.gate_opt, noise)
+        selection = Selection(rows, chosen, reason, noise, time.perf_counter() - start)
+        state, self.projection = self.candidate_state(family[chosen]), family[chosen].projection
+        for net in self._adapted_nets():
+            self.get_bare_model(net).load_state_dict(state)
+        self.gate_result = selection.as_dict()
+        logger = get_root_logger()
+        for row in rows:
+            logger.info(f'candidate {row["name"]:<40} self-validation PSNR-Y {row["sv_psnr_y"]:.3f} dB, '
+                        f'LPIPS {row["sv_lpips"]:.4f}')
+        logger.info(f'Hand-back: {selection.summary()}; LR noise estimate {noise:.2f} levels; {len(rows)} '
+                    f'candidates scored in {selection.seconds:.1f} s ({selection.seconds / len(rows):.2f} s each)')
+
+    def output_net(self):
+        return self.projected_net(self._eval_net(), self.projection)
 
     # ------------------------------------------------------------------ outputs
     def save(self, epoch, current_iter):
-        if current_iter == -1:  # end of training: the weights saved, exported and reported are the gate's choice
+        if current_iter == -1:  # end of training: the weights saved, exported and reported are the selector's choice
             self.restore_best()
-            self.apply_gate()
+            self.save_adapted()
+            self.select_hand_back()
             self.finished = True
         super().save(epoch, current_iter)
         if current_iter == -1:

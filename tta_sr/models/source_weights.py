@@ -1,4 +1,5 @@
-"""The source model M_0 of an adaptation run: what the gate falls back to, the anchors and SRTTA's teacher compare to.
+"""The source model M_0 of an adaptation run: the selector's first candidate, what the anchors and SRTTA's teacher
+compare to.
 
 A fresh run takes M's weights as loaded, before any step. A resumed run reloads them from what the run
 started from, ``path.source_network_g`` (a manifest name or a file, with ``source_param_key_g``), which the

@@ -85,6 +85,10 @@ class SRAdaptationMixin:
     def _eval_net(self):
         return getattr(self, 'net_g_ema', self.net_g)
 
+    def output_net(self):
+        """The network the adapted outputs come from (HRAwareTTAModel adds the chosen projection)."""
+        return self._eval_net()
+
     def build_fisher_restoration(self, ratio, max_size, source_state, eps=CHARBONNIER_EPS):
         """``self.fisher``: a FisherRestoration of M's trainable parameters, estimated with the source weights
         ``source_state`` on every adapted LR image (each centre-cropped to at most ``max_size``) and restored
@@ -119,7 +123,7 @@ class SRAdaptationMixin:
     def export_outputs(self, variant, paths=None):
         """Upscale the LR images ``paths`` (default: all, tiled, ``eval.tile``) with M now, into
         ``results/<variant>/<stem>.png``."""
-        net = self._eval_net() if variant == 'adapted' else self.get_bare_model(self.net_g)
+        net = self.output_net() if variant == 'adapted' else self.get_bare_model(self.net_g)
         folder = os.path.join(self.opt['path']['experiments_root'], 'results', variant)
         for path in self.adapted_images if paths is None else paths:
             rgb, alpha = read_image(path)
@@ -134,7 +138,7 @@ class SRAdaptationMixin:
         return {'network_g': self.opt['network_g']['type']}
 
     def report_gate(self):
-        """The acceptance gate's decision (``GateDecision.as_dict``) for the report, or None (no gate)."""
+        """The selector's decision (``tta_sr.models.selector.Selection.as_dict``) for the report, or None (none)."""
         return None
 
     always_exports = False  # SRTTAModel: True (each photo's adapted model exists only while it adapts it)
@@ -150,7 +154,7 @@ class SRAdaptationMixin:
         gt_paths = {os.path.splitext(os.path.basename(p))[0]: p for p in scan_images(gt_root)} if gt_root else {}
         exported = eval_opt['export'] or self.always_exports
         nets = {} if exported else {'base': self.source.copy(self.get_bare_model(self.net_g), self.device),
-                                    'adapted': self._eval_net()}
+                                    'adapted': self.output_net()}
         for path in self.adapted_images:
             stem = os.path.splitext(os.path.basename(path))[0]
             lr = read_image(path)[0]

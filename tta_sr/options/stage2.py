@@ -98,13 +98,22 @@ SRTTA_TRAIN = Block('`SRTTAModel` (docs/srtta.md)', {
     'fisher_opt': _fisher(0.5),
 })
 
-GATE = Block('the GT-free acceptance gate (`tta_sr.models.acceptance_gate`)', {
-    'enabled': Option(True, (bool,), 'false: keep the adapted model whatever it does'),
-    'downscaler': Option('bicubic_aa', (str,), 'neutral downscaler D of the consistency and colour criteria'),
-    'min_gain_db': Option(0.05, NUM, 'LR consistency PSNR(D(S), X) must gain at least this (dB)'),
-    'max_halo_increase': Option(-0.05, NUM, 'halo score within (1 + this) x the source\'s + 0.05'),
-    'max_colour_increase': Option(0.5, NUM, 'colour shift within the source\'s + this (8-bit levels)'),
-    'min_texture_ratio': Option(0.9, NUM, 'keep at least this share of the source\'s texture score'),
+GATE = Block('what the run hands back: the GT-free selector (`tta_sr.models.selector`) over the candidates '
+             '(`tta_sr.models.candidates`)', {
+    'enabled': Option(True, (bool,), 'false: hand back the adapted model whatever it does'),
+    'reference': Option('bicubic_aa', (str,), 'how each judged LR crop X is downscaled into the self-validation '
+                                              'input X_d: a neutral downscaler, or the branch R with X\'s own '
+                                              'degradation embedding', choices=('bicubic_aa', 'branch')),
+    'checkpoints': Option(True, (bool,), 'the weights at every validation are candidates (else only the last)'),
+    'alphas': Option([0.25, 0.5, 0.75], (list,), 'weight-space blends theta_0 + a (theta - theta_0) of the last '
+                                                 'weights that are candidates'),
+    'projection': Option(['bicubic_aa'], (list,), 'kinds of LR-consistency projection added to every candidate '
+                                                  '(`bicubic_aa`, `branch`; []: none)'),
+    'projection_steps': Option(3, (int,), 'back-projection steps S <- S + U(X - D(S))'),
+    'margin_db': Option(0.05, NUM, 'a candidate must beat the source\'s self-validation PSNR-Y by this (dB)'),
+    'max_lpips_increase': Option(0.0, NUM, 'and keep its self-validation LPIPS within the source\'s + this'),
+    'max_noise': Option(2.0, NUM, 'projected candidates only when the LR noise estimate is at most this (8-bit '
+                                  'levels): a projection copies the LR\'s noise into the output'),
     'min_images': Option(4, (int,), 'fewer validation images than this: judge on all adapted images'),
     'crop_size': Option(128, (int,), 'LR side of the crops judged; an image no larger is judged whole'),
     'crops_per_image': Option(2, (int,), 'seeded crops of each larger image'),
@@ -188,6 +197,19 @@ TRAIN_OF = {HR_AWARE_MODEL: HR_AWARE_TRAIN, SRTTA_MODEL: SRTTA_TRAIN}
 RENAMED = {'fisher_ratio': ('fisher_opt', 'ratio'), 'fisher_max_size': ('fisher_opt', 'max_size')}
 
 
+# keys of the binary acceptance gate, which the selector replaced
+REMOVED_GATE_KEYS = ('downscaler', 'min_gain_db', 'max_halo_increase', 'max_colour_increase', 'min_texture_ratio')
+
+
+def _check_removed_gate_keys(gate):
+    """A key of the old binary gate fails with what replaced it (not only the list of known keys)."""
+    old = [k for k in (gate or {}) if k in REMOVED_GATE_KEYS] if isinstance(gate, dict) else []
+    if old:
+        raise OptionError(f'gate.{old[0]} belonged to the binary acceptance gate, which the GT-free selector replaced '
+                          f'(docs/adaptation.md, "What a run hands back"); remove it, or set the selector\'s '
+                          f'margin_db / max_lpips_increase')
+
+
 def _apply_renames(train):
     """Move ``train.<old>`` keys of :data:`RENAMED` to their one spelling, warning once per key."""
     train = dict(train or {})
@@ -221,9 +243,10 @@ def resolve_stage2(opt):
             raise unknown_key_error('<option file>', key, TOP_LEVEL)
     opt['train'] = resolve(TRAIN_OF[model_type], _apply_renames(opt.get('train')), 'train')
     if model_type == HR_AWARE_MODEL:
+        _check_removed_gate_keys(opt.get('gate'))
         opt['gate'] = resolve(GATE, opt.get('gate'), 'gate')
     elif opt.get('gate') is not None:
-        raise OptionError('gate: SRTTAModel has no acceptance gate; remove the gate block')
+        raise OptionError('gate: SRTTAModel has no selector (it adapts each photo on its own); remove the gate block')
     opt['eval'] = resolve(EVAL, opt.get('eval'), 'eval')
     opt['val'] = resolve(VAL, opt.get('val'), 'val')
     if opt['val'] is None:

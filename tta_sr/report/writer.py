@@ -7,7 +7,7 @@ import numpy as np
 
 from tta_sr.data.crop_budget import crop
 from tta_sr.report.crops import bicubic_upscale, mod_crop_to, pick_crop_box
-from tta_sr.report.curves import plot_curve
+from tta_sr.report.curves import plot_candidates, plot_curve
 from tta_sr.report.html import metrics_table, render_page
 from tta_sr.report.scores import build_metrics, mean_scores, score_one, write_metrics_files
 from tta_sr.options.stage2 import DEFAULT_METRICS
@@ -109,8 +109,8 @@ def write_report(run_dir, images, metrics=DEFAULT_METRICS, curves=None, scale=4,
         title (str): page title (default: the folder name).
         device: where network metrics (LPIPS) run.
         extra (dict): JSON-ready run information stored in ``metrics.json`` and shown on the page.
-        gate (dict): the acceptance gate's decision (``GateDecision.as_dict``), stored as ``gate`` in
-            ``metrics.json`` and shown first on the page.
+        gate (dict): the selector's decision (``tta_sr.models.selector.Selection.as_dict``), stored as ``gate`` in
+            ``metrics.json``, shown first on the page with a plot of the candidates' scores.
 
     Returns:
         dict with ``json``, ``csv``, ``html`` paths, ``mean`` (``{variant: {metric: value}}``) and ``skipped``.
@@ -141,6 +141,8 @@ def write_report(run_dir, images, metrics=DEFAULT_METRICS, curves=None, scale=4,
         rel = f'{FILES_DIR}/curves/{safe_stem(name)}.png'
         if plot_curve(os.path.join(run_dir, rel), name, points) is not None:
             curve_files.append((name, rel))
+    if gate and plot_candidates(os.path.join(run_dir, FILES_DIR, 'candidates.png'), gate) is not None:
+        curve_files.insert(0, ('what the run could hand back (the red star: what it did)', f'{FILES_DIR}/candidates.png'))
 
     names = [m.name for m in metric_objs]
     means, _ = mean_scores(rows, variants, names)
@@ -148,7 +150,7 @@ def write_report(run_dir, images, metrics=DEFAULT_METRICS, curves=None, scale=4,
                f'{datetime.datetime.now().isoformat(timespec="seconds")}.',
                'Tables: metrics.json, metrics.csv (next to this page).']
     if gate:
-        summary.insert(0, f'Acceptance gate: {gate["summary"]}')
+        summary.insert(0, f'Hand-back: {gate["summary"]}')
     if extra:
         summary.append('Run: ' + ', '.join(f'{k}={v}' for k, v in extra.items()))
     page = render_page(title or f'tta_sr report: {os.path.basename(os.path.abspath(run_dir))}', summary,

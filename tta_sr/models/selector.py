@@ -1,0 +1,123 @@
+"""The GT-free selector: which candidate (``tta_sr.models.candidates``) an adaptation run hands back.
+
+**Signal: downscaled self-validation** (the ZSSR idea). Each LR crop X (1, 3, H, W) of the judged set is taken as
+the ground truth of its own downscale X_d = D_ref(X), D_ref the neutral antialiased bicubic downscaler
+(``gate.reference: bicubic_aa``) or the frozen branch with X's own degradation embedding, R(E_deg(X), E_img(X), X)
+(``branch``). A candidate c upscales X_d (with its projection onto X_d, if it has one) and is scored against X:
+
+    sv_psnr_y(c) = mean over crops of PSNR-Y(c(X_d), X),    sv_lpips(c) = mean of LPIPS(c(X_d), X).
+
+It is a real reference one scale down: a blur gains PSNR there but loses LPIPS, as it would against the GT.
+
+**Rule** (:func:`choose`; thresholds in ``gate``, declared in ``tta_sr.options.stage2.GATE``): a candidate is
+eligible when its outputs are finite, sv_psnr_y >= source + ``margin_db`` and sv_lpips <= source +
+``max_lpips_increase``; a projected candidate also needs the LR noise estimate (:func:`noise_level`) at most
+``max_noise``, since a projection copies the LR's noise into the output. The eligible candidate of highest
+sv_psnr_y is handed back; with none, the source model is. Every candidate's scores, the decision and its reason go
+to the log, ``metrics.json`` (``gate``) and ``report.html``.
+"""
+import math
+from dataclasses import dataclass, field
+
+import torch
+
+from tta_sr.ops.back_projection import back_project
+from tta_sr.ops.downscalers import downscale
+
+Y_WEIGHTS = (65.481 / 255, 128.553 / 255, 24.966 / 255)  # ITU-R BT.601, as tta_sr.metrics.fidelity
+
+
+def psnr_y(a, b):
+    """PSNR of the Y channels of two (B, 3, H, W) images in [0, 1], per image (B,), in dB."""
+    w = torch.tensor(Y_WEIGHTS, dtype=a.dtype, device=a.device).view(1, 3, 1, 1)
+    mse = (((a - b) * w).sum(1) ** 2).mean(dim=(1, 2)).clamp_min(1e-12)
+    return -10 * torch.log10(mse)
+
+
+@torch.no_grad()
+def noise_level(x):
+    """Noise estimate of an LR image (1, 3, H, W) in 8-bit levels: Donoho's MAD of the finest Haar diagonal band of Y,
+    sigma = median(|(a - b - c + d) / 2|) / 0.6745 over 2 x 2 blocks [[a, b], [c, d]]."""
+    w = torch.tensor(Y_WEIGHTS, dtype=x.dtype, device=x.device).view(1, 3, 1, 1) * 255
+    y = (x * w).sum(1)[0]
+    h, w_ = y.shape[0] // 2 * 2, y.shape[1] // 2 * 2
+    y = y[:h, :w_]
+    hh = (y[0::2, 0::2] - y[0::2, 1::2] - y[1::2, 0::2] + y[1::2, 1::2]) / 2
+    return float(hh.abs().median() / 0.6745)
+
+
+@torch.no_grad()
+def reference_pair(x, scale, reference, recon=None):
+    """(X_d, X) of one LR crop (1, 3, H, W), X cut to a multiple of ``scale``: X_d = D_ref(X) (module docstring)."""
+    x = x[..., :x.shape[-2] // scale * scale, :x.shape[-1] // scale * scale]
+    if reference == 'branch':
+        x_d = recon.reconstruct(recon.encode_degradation(x), recon.encode_image(x), x)
+    else:
+        x_d = downscale(x, scale, reference)
+    return x_d.clamp(0, 1), x
+
+
+@torch.no_grad()
+def self_validation_scores(outputs, pairs, lpips):
+    """{'sv_psnr_y', 'sv_lpips'}: the means over the crops of the outputs (upscaled X_d) against X (NaN if any
+    output is not finite)."""
+    if not all(torch.isfinite(o).all() for o in outputs):
+        return {'sv_psnr_y': math.nan, 'sv_lpips': math.nan}
+    psnrs = [float(psnr_y(o.clamp(0, 1), x)[0]) for o, (_, x) in zip(outputs, pairs)]
+    lpipss = [float(lpips(o.clamp(0, 1), x)[0]) for o, (_, x) in zip(outputs, pairs)]
+    return {'sv_psnr_y': sum(psnrs) / len(psnrs), 'sv_lpips': sum(lpipss) / len(lpipss)}
+
+
+def projected(outputs, pairs, scale, steps, degraders):
+    """The outputs projected onto their inputs X_d; ``degraders``: None (neutral) or a callable lr -> D."""
+    return [back_project(o, x_d, scale, steps, degraders(x_d) if degraders else None)
+            for o, (x_d, _) in zip(outputs, pairs)]
+
+
+@dataclass
+class Selection:
+    candidates: list  # Candidate.as_dict() with its scores, source first
+    chosen: int
+    reason: str
+    noise: float
+    seconds: float = 0.0
+    signals: dict = field(default_factory=dict)
+
+    @property
+    def decision(self):
+        return 'source' if self.chosen == 0 else 'adapted'
+
+    def summary(self):
+        """One line for the log and the report."""
+        name = self.candidates[self.chosen]['name']
+        return (f'kept the source model: {self.reason}' if self.chosen == 0 else
+                f'handed back {name} ({self.reason})')
+
+    def as_dict(self):
+        return {'decision': self.decision, 'chosen': self.candidates[self.chosen]['name'], 'reason': self.reason,
+                'summary': self.summary(), 'candidates': self.candidates, 'noise_level': self.noise,
+                'seconds': self.seconds, 'seconds_per_candidate': self.seconds / max(len(self.candidates), 1),
+                **self.signals}
+
+
+def choose(candidates, opt, noise):
+    """Index of the candidate to hand back and the reason; ``candidates``: dicts with ``sv_psnr_y``, ``sv_lpips``
+    and ``projection``, the source first; ``opt``: the resolved ``gate`` block (see the module docstring)."""
+    src = candidates[0]
+    if not all(math.isfinite(src[k]) for k in ('sv_psnr_y', 'sv_lpips')):
+        return 0, 'the source model\'s own scores are not finite'
+    best, best_psnr = 0, src['sv_psnr_y'] + opt['margin_db']
+    for i, c in enumerate(candidates[1:], start=1):
+        finite = all(math.isfinite(c[k]) for k in ('sv_psnr_y', 'sv_lpips'))
+        if (finite and c['sv_psnr_y'] >= best_psnr and c['sv_lpips'] <= src['sv_lpips'] + opt['max_lpips_increase']
+                and (not c['projection'] or noise <= opt['max_noise'])):
+            best, best_psnr = i, c['sv_psnr_y']
+    if best == 0:
+        return 0, (f'no candidate gains {opt["margin_db"]:.2f} dB self-validation PSNR-Y with LPIPS within '
+                   f'{opt["max_lpips_increase"]:+.3f} of the source ({src["sv_psnr_y"]:.2f} dB, {src["sv_lpips"]:.4f})')
+    c = candidates[best]
+    return best, (f'self-validation PSNR-Y {c["sv_psnr_y"] - src["sv_psnr_y"]:+.2f} dB, LPIPS '
+                  f'{c["sv_lpips"] - src["sv_lpips"]:+.4f} against the source')
+
+
+__all__ = ['psnr_y', 'noise_level', 'reference_pair', 'self_validation_scores', 'projected', 'Selection', 'choose']
