@@ -5,8 +5,9 @@ Over a grid of runs (sets x methods x learning rates; the iterations are the che
 sampler, preset and options), then every candidate of ``tta_sr.models.candidates`` (the source, every checkpoint, the
 blends of the last one, each with every projection kind) gets:
 - its GT-free signals: downscaled self-validation PSNR-Y and LPIPS for each reference (``bicubic_aa``, ``branch``),
-  computed by the model's own ``score_candidates`` on its bounded set of LR crops; the LR noise estimate; and the
-  full-scale LR consistency PSNR(D(S), X) of its whole outputs;
+  computed by the model's own ``score_candidates`` on its bounded set of LR crops; the branch's degradation estimate
+  (``tta_sr.models.selector.degradation_estimate``) and, for comparison, a plain noise estimate of the crops (Donoho's
+  MAD of the finest Haar band); and the full-scale LR consistency PSNR(D(S), X) of its whole outputs;
 - its GT verdict on the whole images: a *gain* is PSNR-Y >= base + 0.05 dB and LPIPS <= base + 0.002, a *harm*
   PSNR-Y < base - 0.05 or LPIPS > base + 0.005 (base: the source model).
 
@@ -50,17 +51,31 @@ def verdict(gt, base):
 
 
 # ---------------------------------------------------------------------------------------------------- one run
+def mad_noise(x):
+    """Noise estimate of an LR crop (1, 3, H, W) in 8-bit levels: Donoho's MAD of the finest Haar diagonal band of Y,
+    median(|(a - b - c + d) / 2|) / 0.6745 over 2 x 2 blocks [[a, b], [c, d]] (recorded to compare with the branch's
+    estimate; textures raise it as much as noise does)."""
+    import torch
+    from tta_sr.models.selector import Y_WEIGHTS
+    y = (x * torch.tensor(Y_WEIGHTS, dtype=x.dtype).view(1, 3, 1, 1) * 255).sum(1)[0]
+    y = y[:y.shape[0] // 2 * 2, :y.shape[1] // 2 * 2]
+    return float(((y[0::2, 0::2] - y[0::2, 1::2] - y[1::2, 0::2] + y[1::2, 1::2]) / 2).abs().median() / 0.6745)
+
+
+def degradation_signals(model):
+    """The branch's estimate (``model.degradation_estimate``) and the MAD noise of the judged crops."""
+    crops = [x for _, x in model.reference_pairs]
+    return {'degradation': model.degradation_estimate(), 'noise_mad': sum(map(mad_noise, crops)) / len(crops)}
+
+
 def model_signals(model, family, references):
-    """{reference: [candidate row with sv_psnr_y, sv_lpips]} by the model's own scoring, and the noise estimate."""
-    from tta_sr.models.selector import noise_level
-    signals, noise = {}, None
+    """{reference: [candidate row with sv_psnr_y, sv_lpips]} by the model's own scoring."""
+    signals = {}
     for reference in references:
         model.gate_opt['reference'] = reference
         model.__dict__.pop('reference_pairs', None)  # the cached (X_d, X) of the other reference
         signals[reference] = model.score_candidates(family)
-        if noise is None:
-            noise = sum(noise_level(x) for _, x in model.reference_pairs) / len(model.reference_pairs)
-    return signals, noise
+    return signals
 
 
 def gt_scores(model, family, pairs, scorer, gts):
@@ -135,7 +150,7 @@ def candidate_record(model, cfg, method, pairs, train_s, logger):
     family = candidate_family(list(model.checkpoints), model.gate_opt['alphas'], projections)
     gate_opt = dict(model.gate_opt)
     t0 = time.perf_counter()
-    signals, noise = model_signals(model, family, references)
+    signals = model_signals(model, family, references)
     signal_s = time.perf_counter() - t0
     gt, output_blends = gt_scores(model, family, pairs, Scorer(cfg, model.opt['scale'], metrics=('psnr_y', 'lpips')),
                                   read_gts(pairs))
@@ -146,7 +161,8 @@ def candidate_record(model, cfg, method, pairs, train_s, logger):
             for i, candidate in enumerate(family)]
     logger.info(f'[{method}] {len(family)} candidates; train {train_s:.0f} s, signals {signal_s:.0f} s')
     return {'set': os.path.basename(os.path.dirname(cfg['lr_dir'].rstrip('/'))), 'method': method, 'model': cfg['model'],
-            'lr': cfg['learning_rate'], 'iters': cfg['iters'], 'images': [p[0] for p in pairs], 'noise': noise,
+            'lr_dir': cfg['lr_dir'], 'lr': cfg['learning_rate'], 'iters': cfg['iters'], 'images': [p[0] for p in pairs],
+            **degradation_signals(model),
             'train_s': train_s, 'signal_s': signal_s, 'signal_s_per_candidate': signal_s / len(family) / len(references),
             'candidates': rows, 'output_blends': output_blends}
 
@@ -191,7 +207,8 @@ def load_records(folders):
 def product_rule():
     """The rule of the product's declared defaults (``tta_sr.options.stage2.GATE``)."""
     from tta_sr.options.stage2 import GATE
-    d = {k: GATE.default(k) for k in ('reference', 'margin_db', 'max_lpips_increase', 'max_noise', 'projection')}
+    d = {k: GATE.default(k) for k in ('reference', 'margin_db', 'max_lpips_increase', 'max_residual_gate',
+                                      'projection')}
     return dict(d, projection=tuple(d['projection']), checkpoints=GATE.default('checkpoints'))
 
 
@@ -210,7 +227,7 @@ def select(record, rule):
     if rule['reference'] not in rows[0]['sv']:
         return None
     scored = [dict(c, **c['sv'][rule['reference']]) for c in rows]
-    chosen, _ = choose(scored, rule, record['noise'])
+    chosen, _ = choose(scored, rule, record['degradation'])
     return record['candidates'].index(rows[chosen])
 
 
@@ -235,7 +252,9 @@ def evaluate(records, rule):
                         'd_psnr': chosen['gt']['psnr_y'] - cands[0]['gt']['psnr_y'],
                         'd_lpips': chosen['gt']['lpips'] - cands[0]['gt']['lpips'],
                         'best_d_psnr': best['gt']['psnr_y'] - cands[0]['gt']['psnr_y'],
-                        'best_d_lpips': best['gt']['lpips'] - cands[0]['gt']['lpips'], 'noise': record['noise']})
+                        'best_d_lpips': best['gt']['lpips'] - cands[0]['gt']['lpips'],
+                        'residual_gate': (record['degradation'] or {}).get('residual_gate', math.nan),
+                        'noise_mad': record['noise_mad']})
     n = len(per_run)
     return {'runs': n, 'harmful': harmful, 'gain_available': available, 'gain_handed': handed,
             'gain_share': handed / available if available else math.nan,
@@ -246,12 +265,12 @@ def tune(records):
     """Every rule of a small grid, ranked: no harmful hand-back first, then the share of gains handed back, then
     the regret."""
     results = []
-    for reference, margin, lpips, noise, projection, checkpoints in itertools.product(
-            REFERENCES, (0.0, 0.05, 0.1, 0.2, 0.3), (-0.005, -0.002, 0.0, 0.002), (0.0, 1.0, 2.0, 3.0, 5.0, 1e9),
+    for reference, margin, lpips, gate, projection, checkpoints in itertools.product(
+            REFERENCES, (0.0, 0.05, 0.1, 0.2, 0.3), (-0.005, -0.002, 0.0, 0.002), (0.01, 0.02, 0.05, 0.1, 0.2, 1.0),
             ((), ('bicubic_aa',), ('branch',), PROJECTIONS), (True, False)):
-        if not projection and noise:
+        if not projection and gate != 1.0:
             continue
-        rule = {'reference': reference, 'margin_db': margin, 'max_lpips_increase': lpips, 'max_noise': noise,
+        rule = {'reference': reference, 'margin_db': margin, 'max_lpips_increase': lpips, 'max_residual_gate': gate,
                 'projection': projection, 'checkpoints': checkpoints}
         result = evaluate(records, rule)
         if result['runs']:
@@ -263,7 +282,7 @@ def tune(records):
 
 def rule_text(rule):
     return (f'reference {rule["reference"]}, margin {rule["margin_db"]} dB, LPIPS within {rule["max_lpips_increase"]:+}, '
-            f'projection {",".join(rule["projection"]) or "none"} (noise <= {rule["max_noise"]:g}), '
+            f'projection {",".join(rule["projection"]) or "none"} (residual gate <= {rule["max_residual_gate"]:g}), '
             f'checkpoints {"all" if rule["checkpoints"] else "last only"}')
 
 
@@ -272,12 +291,12 @@ def report_lines(title, result, rule):
              f'- runs: {result["runs"]}; harmful hand-backs: **{result["harmful"]}**; a GT gain available in '
              f'{result["gain_available"]}, handed back in {result["gain_handed"]} '
              f'(**{100 * result["gain_share"]:.0f}%**); mean regret **{result["regret_db"]:.3f} dB** PSNR-Y', '',
-             '| set | model | method | lr | handed back | GT verdict | ΔPSNR-Y | ΔLPIPS | GT-best | its ΔPSNR-Y / ΔLPIPS | noise |',
-             '| --- ' * 11 + '|']
+             '| set | model | method | lr | handed back | GT verdict | ΔPSNR-Y | ΔLPIPS | GT-best | its ΔPSNR-Y / ΔLPIPS '
+             '| residual gate | MAD noise |', '| --- ' * 12 + '|']
     for r in result['per_run']:
         lines.append(f'| {r["set"]} | {r["model"]} | {r["method"]} | {r["lr"]:g} | {r["chosen"]} | {r["verdict"]} | '
                      f'{r["d_psnr"]:+.2f} | {r["d_lpips"]:+.4f} | {r["gt_best"]} | {r["best_d_psnr"]:+.2f} / '
-                     f'{r["best_d_lpips"]:+.4f} | {r["noise"]:.2f} |')
+                     f'{r["best_d_lpips"]:+.4f} | {r["residual_gate"]:.3f} | {r["noise_mad"]:.2f} |')
     return lines
 
 

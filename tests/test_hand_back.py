@@ -13,7 +13,7 @@ from torch.nn import functional as F
 import tta_sr  # noqa: F401
 from tta_sr.data.lr_image_dataset import LRImageDataset
 from tta_sr.models.candidates import Candidate, blend_state, candidate_family
-from tta_sr.models.selector import choose, noise_level, psnr_y
+from tta_sr.models.selector import choose, degradation_estimate, psnr_y
 from tta_sr.ops.back_projection import BackProjected, back_project
 from tta_sr.ops.downscalers import downscale
 from tta_sr.options.schema import OptionError, resolve
@@ -61,6 +61,9 @@ def test_the_family_holds_the_source_every_checkpoint_the_blends_and_their_proje
     assert candidate_family([], [0.5]) == [Candidate()]
 
 
+CLEAN = {'blur_sigma': 0.0, 'residual_gate': 0.001}
+
+
 def row(psnr, lpips, projection=None, name='c'):
     return {'name': name, 'sv_psnr_y': psnr, 'sv_lpips': lpips, 'projection': projection}
 
@@ -68,23 +71,32 @@ def row(psnr, lpips, projection=None, name='c'):
 def test_the_selector_prefers_a_blend_when_the_full_adaptation_trades_lpips_for_psnr():
     opt = resolve(GATE, {}, 'gate')
     source, full, blend = row(30.0, 0.20), row(31.0, 0.23), row(30.5, 0.19)
-    assert choose([source, full, blend], opt, noise=1.0)[0] == 2
-    assert choose([source, full], opt, noise=1.0)[0] == 0  # a blur's gain is not one
-    chosen, reason = choose([source, row(30.02, 0.15)], opt, noise=1.0)
+    assert choose([source, full, blend], opt, CLEAN)[0] == 2
+    assert choose([source, full], opt, CLEAN)[0] == 0  # a blur's gain is not one
+    chosen, reason = choose([source, row(30.02, 0.15)], opt, CLEAN)
     assert chosen == 0 and 'no candidate gains 0.05 dB' in reason  # under the margin
-    assert choose([source, row(math.nan, 0.1), row(30.3, 0.2)], opt, noise=1.0)[0] == 2
+    assert choose([source, row(math.nan, 0.1), row(30.3, 0.2)], opt, CLEAN)[0] == 2
     projected = [source, row(30.2, 0.2), row(31.0, 0.18, 'bicubic_aa')]
-    assert choose(projected, opt, noise=1.0)[0] == 2
-    assert choose(projected, opt, noise=opt['max_noise'] + 1)[0] == 1  # noisy LR: no projection
+    assert choose(projected, opt, CLEAN)[0] == 2
+    assert choose(projected, opt, dict(CLEAN, residual_gate=opt['max_residual_gate'] + 0.1))[0] == 1  # not for a noisy LR
+    assert choose(projected, opt, None)[0] == 1  # nor without a branch
 
 
-def test_self_validation_psnr_and_the_noise_estimate():
+def test_self_validation_psnr_and_the_branch_degradation_estimate(tmp_path):
+    from basicsr.archs import build_network
+    from tta_helpers import TINY_RECON
     x = lr_image(32)
-    assert psnr_y(x, x.clamp(0, 1) * 0 + x)[0] > 100 and psnr_y(x, (x + 0.1).clamp(0, 1))[0] < 25
-    torch.manual_seed(0)
-    flat = torch.full((1, 3, 64, 64), 0.5)
-    noisy = flat + torch.randn(1, 1, 64, 64) * 5 / 255
-    assert noise_level(flat) < 0.01 and 4 < noise_level(noisy) < 6  # 5 levels of grey noise
+    assert psnr_y(x, x)[0] > 100 and psnr_y(x, (x + 0.1).clamp(0, 1))[0] < 25
+    recon = build_network(dict(TINY_RECON, prior=['bicubic_aa', 'gauss2.0']))
+    torch.nn.init.zeros_(recon.reconstructor.prior_head.weight)
+    with torch.no_grad():
+        recon.reconstructor.prior_head.bias.copy_(torch.tensor([0.0, 1.0]))  # weights softmax(t_p * [0, 1])
+    t = recon.reconstructor.prior_sharpness
+    expected = 2.0 * math.exp(t) / (1 + math.exp(t))
+    estimate = degradation_estimate(recon, [x, x])
+    assert estimate['blur_sigma'] == pytest.approx(expected, rel=1e-5) and 0 < estimate['residual_gate'] < 1
+    assert degradation_estimate(build_network(dict(TINY_RECON, prior=None)), [x]) is None
+    assert degradation_estimate(None, [x]) is None
 
 
 def test_gate_options_are_validated():
@@ -181,19 +193,31 @@ def test_a_blend_is_handed_back_when_the_full_adaptation_overshoots(tmp_path, da
     assert torch.allclose(model.net_g.state_dict()[bias], torch.zeros_like(bright[bias]), atol=1e-6)
 
 
-def test_a_chosen_projection_is_applied_to_the_exported_outputs(tmp_path, dark_source):
-    """Only projections are offered (no checkpoint gains): the dark source + projection is handed back, and its
-    exported outputs are consistent with the LR."""
-    opt = tta_opt(tmp_path, dark_source / 'lr', None, mode='fixed', fixed_degradation='area')
+@pytest.mark.parametrize('gate_offset, handed_back', [(-8.0, 'projection'), (0.0, 'no projection')])
+def test_a_projection_is_handed_back_only_when_the_branch_sees_a_clean_lr(tmp_path, dark_source, gate_offset,
+                                                                          handed_back):
+    """Only projections can gain (no training happened): the dark source + projection is handed back when the
+    branch's residual gate says its bank explains the LR (gate offset -8: g = 0.0003), and its outputs are then
+    consistent with the LR; when the gate is open (g = 0.5: noise, JPEG) the source model is kept."""
+    from tta_helpers import TINY_RECON, make_branch_checkpoint
+    recon = dict(TINY_RECON, prior=['bicubic_aa', 'area'], gate_offset=gate_offset)
+    opt = tta_opt(tmp_path, dark_source / 'lr', make_branch_checkpoint(tmp_path / 'branch.pth', recon),
+                  mode='rec_only')
+    opt['network_recon'] = recon
     opt['path'].update(pretrain_network_g=str(dark_source / 'dark.pth'), param_key_g='params')
-    opt['gate'] = {'enabled': True, 'alphas': [], 'projection_steps': 10, 'max_noise': 100.0}
+    opt['gate'] = {'enabled': True, 'alphas': [], 'projection_steps': 10}
     model = build_tta_model(opt)
     model.last_iter = 1
     model.select_hand_back()
-    assert model.gate_result['chosen'] in ('source + projection (bicubic_aa)', 'iter 1 + projection (bicubic_aa)')
     x = lr_image()
-    out = model.output_net()(x)
-    assert (downscale(out, 4, 'bicubic_aa') - x).abs().mean() < 0.01 < (downscale(model.net_g(x), 4, 'bicubic_aa') - x).abs().mean()
+    error = (downscale(model.output_net()(x), 4, 'bicubic_aa') - x).abs().mean()
+    if handed_back == 'projection':
+        assert model.gate_result['chosen'] in ('source + projection (bicubic_aa)', 'iter 1 + projection (bicubic_aa)')
+        assert error < 0.01 < (downscale(model.net_g(x), 4, 'bicubic_aa') - x).abs().mean()
+    else:
+        assert model.gate_result['decision'] == 'source' and error > 0.05
+    assert model.gate_result['degradation']['residual_gate'] == pytest.approx(torch.sigmoid(torch.tensor(gate_offset)),
+                                                                              rel=1e-4)
 
 
 @pytest.mark.parametrize('min_images', [1, 4])

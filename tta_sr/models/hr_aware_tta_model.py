@@ -48,7 +48,8 @@ from tta_sr.data.lr_image_dataset import LRImageDataset
 from tta_sr.models.candidates import blend_state, candidate_family
 from tta_sr.models.branch_components import Controller, build_far
 from tta_sr.models.model_base import TTASRModelMixin, load_weights_into
-from tta_sr.models.selector import Selection, choose, noise_level, projected, reference_pair, self_validation_scores
+from tta_sr.models.selector import (Selection, choose, degradation_estimate, projected, reference_pair,
+                                    self_validation_scores)
 from tta_sr.models.source_weights import SourceWeights
 from tta_sr.models.sr_adaptation import SRAdaptationMixin, lr_image_tensor, select_trainable  # noqa: F401 (re-exported)
 from tta_sr.ops.back_projection import BackProjected, branch_degrader
@@ -360,6 +361,10 @@ class HRAwareTTAModel(SRAdaptationMixin, TTASRModelMixin, SRModel):
             rows.append(dict(candidate.as_dict(), **self_validation_scores(out, pairs, lpips)))
         return rows
 
+    def degradation_estimate(self):
+        """The branch's estimate of the judged crops' degradation (``selector.degradation_estimate``), or None."""
+        return degradation_estimate(self.net_recon, [x for _, x in self.reference_pairs])
+
     def candidate_family(self):
         """The candidates of this run (``tta_sr.models.candidates.candidate_family``), the source first."""
         return candidate_family(list(self.checkpoints), self.gate_opt['alphas'], self.gate_opt['projection'])
@@ -372,9 +377,9 @@ class HRAwareTTAModel(SRAdaptationMixin, TTASRModelMixin, SRModel):
         self.record_candidate(self.best_iter if self.best_state is not None and self.patience else self.last_iter)
         family = self.candidate_family()
         rows = self.score_candidates(family)
-        noise = sum(noise_level(x) for _, x in self.reference_pairs) / len(self.reference_pairs)
-        chosen, reason = choose(rows, self.gate_opt, noise)
-        selection = Selection(rows, chosen, reason, noise, time.perf_counter() - start)
+        degradation = self.degradation_estimate()
+        chosen, reason = choose(rows, self.gate_opt, degradation)
+        selection = Selection(rows, chosen, reason, degradation, time.perf_counter() - start)
         state, self.projection = self.candidate_state(family[chosen]), family[chosen].projection
         for net in self._adapted_nets():
             self.get_bare_model(net).load_state_dict(state)
@@ -383,8 +388,11 @@ class HRAwareTTAModel(SRAdaptationMixin, TTASRModelMixin, SRModel):
         for row in rows:
             logger.info(f'candidate {row["name"]:<40} self-validation PSNR-Y {row["sv_psnr_y"]:.3f} dB, '
                         f'LPIPS {row["sv_lpips"]:.4f}')
-        logger.info(f'Hand-back: {selection.summary()}; LR noise estimate {noise:.2f} levels; {len(rows)} '
-                    f'candidates scored in {selection.seconds:.1f} s ({selection.seconds / len(rows):.2f} s each)')
+        seen = ('no branch to estimate the degradation' if degradation is None else
+                f'the branch sees blur sigma {degradation["blur_sigma"]:.2f}, residual gate '
+                f'{degradation["residual_gate"]:.3f}')
+        logger.info(f'Hand-back: {selection.summary()}; {seen}; {len(rows)} candidates scored in '
+                    f'{selection.seconds:.1f} s ({selection.seconds / len(rows):.2f} s each)')
 
     def output_net(self):
         return self.projected_net(self._eval_net(), self.projection)

@@ -11,8 +11,11 @@ It is a real reference one scale down: a blur gains PSNR there but loses LPIPS, 
 
 **Rule** (:func:`choose`; thresholds in ``gate``, declared in ``tta_sr.options.stage2.GATE``): a candidate is
 eligible when its outputs are finite, sv_psnr_y >= source + ``margin_db`` and sv_lpips <= source +
-``max_lpips_increase``; a projected candidate also needs the LR noise estimate (:func:`noise_level`) at most
-``max_noise``, since a projection copies the LR's noise into the output. The eligible candidate of highest
+``max_lpips_increase``; a projected candidate also needs the branch's own degradation estimate
+(:func:`degradation_estimate`) to say the LR is one its downscaler bank explains: the residual gate g at most
+``max_residual_gate``. A projection makes the output's downscale equal the LR, so on an LR with noise, JPEG or
+blur beyond the bank it copies them into the output; and self-validation cannot see that, since X_d is a clean
+downscale. Without a branch (``fixed`` mode) no projection is handed back. The eligible candidate of highest
 sv_psnr_y is handed back; with none, the source model is. Every candidate's scores, the decision and its reason go
 to the log, ``metrics.json`` (``gate``) and ``report.html``.
 """
@@ -35,15 +38,22 @@ def psnr_y(a, b):
 
 
 @torch.no_grad()
-def noise_level(x):
-    """Noise estimate of an LR image (1, 3, H, W) in 8-bit levels: Donoho's MAD of the finest Haar diagonal band of Y,
-    sigma = median(|(a - b - c + d) / 2|) / 0.6745 over 2 x 2 blocks [[a, b], [c, d]]."""
-    w = torch.tensor(Y_WEIGHTS, dtype=x.dtype, device=x.device).view(1, 3, 1, 1) * 255
-    y = (x * w).sum(1)[0]
-    h, w_ = y.shape[0] // 2 * 2, y.shape[1] // 2 * 2
-    y = y[:h, :w_]
-    hh = (y[0::2, 0::2] - y[0::2, 1::2] - y[1::2, 0::2] + y[1::2, 1::2]) / 2
-    return float(hh.abs().median() / 0.6745)
+def degradation_estimate(recon, crops):
+    """The branch's view of the LR crops [(1, 3, H, W)], averaged: ``blur_sigma`` = sum_k w_k sigma_k over its
+    downscaler bank (w = R's prior weights of E_deg(X), sigma_k the Gaussian blur of D_k, 0 for the plain ones) and
+    ``residual_gate`` = g(E_deg(X)), how much of the LR the bank leaves to the learnt residual (noise, JPEG,
+    other kernels); None without a branch or a bank."""
+    from tta_sr.ops.downscalers import parse_downscaler
+    bank = getattr(getattr(recon, 'reconstructor', None), 'bank', None)
+    if bank is None:
+        return None
+    sigmas = torch.tensor([parse_downscaler(name)[1] for name in bank.names])
+    blur, gate = [], []
+    for x in crops:
+        e_d = recon.encode_degradation(x)
+        blur.append(float((recon.reconstructor.prior_weights(e_d)[0].cpu() * sigmas).sum()))
+        gate.append(float(recon.reconstructor.gate(e_d).mean()))
+    return {'blur_sigma': sum(blur) / len(blur), 'residual_gate': sum(gate) / len(gate)}
 
 
 @torch.no_grad()
@@ -79,7 +89,7 @@ class Selection:
     candidates: list  # Candidate.as_dict() with its scores, source first
     chosen: int
     reason: str
-    noise: float
+    degradation: dict = None
     seconds: float = 0.0
     signals: dict = field(default_factory=dict)
 
@@ -95,14 +105,22 @@ class Selection:
 
     def as_dict(self):
         return {'decision': self.decision, 'chosen': self.candidates[self.chosen]['name'], 'reason': self.reason,
-                'summary': self.summary(), 'candidates': self.candidates, 'noise_level': self.noise,
+                'summary': self.summary(), 'candidates': self.candidates, 'degradation': self.degradation,
                 'seconds': self.seconds, 'seconds_per_candidate': self.seconds / max(len(self.candidates), 1),
                 **self.signals}
 
 
-def choose(candidates, opt, noise):
+def projection_allowed(degradation, opt):
+    """Whether projected candidates may be handed back (module docstring); ``degradation``: see
+    :func:`degradation_estimate`."""
+    return degradation is not None and degradation['residual_gate'] <= opt['max_residual_gate']
+
+
+def choose(candidates, opt, degradation):
     """Index of the candidate to hand back and the reason; ``candidates``: dicts with ``sv_psnr_y``, ``sv_lpips``
-    and ``projection``, the source first; ``opt``: the resolved ``gate`` block (see the module docstring)."""
+    and ``projection``, the source first; ``opt``: the resolved ``gate`` block; ``degradation``: see
+    :func:`degradation_estimate` (module docstring)."""
+    project = projection_allowed(degradation, opt)
     src = candidates[0]
     if not all(math.isfinite(src[k]) for k in ('sv_psnr_y', 'sv_lpips')):
         return 0, 'the source model\'s own scores are not finite'
@@ -110,7 +128,7 @@ def choose(candidates, opt, noise):
     for i, c in enumerate(candidates[1:], start=1):
         finite = all(math.isfinite(c[k]) for k in ('sv_psnr_y', 'sv_lpips'))
         if (finite and c['sv_psnr_y'] >= best_psnr and c['sv_lpips'] <= src['sv_lpips'] + opt['max_lpips_increase']
-                and (not c['projection'] or noise <= opt['max_noise'])):
+                and (not c['projection'] or project)):
             best, best_psnr = i, c['sv_psnr_y']
     if best == 0:
         return 0, (f'no candidate gains {opt["margin_db"]:.2f} dB self-validation PSNR-Y with LPIPS within '
@@ -120,4 +138,4 @@ def choose(candidates, opt, noise):
                   f'{c["sv_lpips"] - src["sv_lpips"]:+.4f} against the source')
 
 
-__all__ = ['psnr_y', 'noise_level', 'reference_pair', 'self_validation_scores', 'projected', 'Selection', 'choose']
+__all__ = ['psnr_y', 'degradation_estimate', 'projection_allowed', 'reference_pair', 'self_validation_scores', 'projected', 'Selection', 'choose']

@@ -1,0 +1,48 @@
+"""benchmarks/selection_accuracy.py: the GT verdicts of candidates and what a rule's evaluation counts (harmful
+hand-backs, gains handed back, regret), on constructed records."""
+import os
+import sys
+
+import pytest
+
+from tta_helpers import REPO_ROOT
+
+sys.path.insert(0, os.path.join(REPO_ROOT, 'benchmarks'))
+from selection_accuracy import evaluate, product_rule, verdict  # noqa: E402
+
+BASE = {'psnr_y': 25.0, 'lpips': 0.300}
+
+
+def test_a_gain_needs_both_metrics_and_harm_either():
+    assert verdict({'psnr_y': 25.05, 'lpips': 0.302}, BASE) == 'gain'
+    assert verdict({'psnr_y': 25.5, 'lpips': 0.304}, BASE) == 'neutral'  # PSNR bought with LPIPS: no gain
+    assert verdict({'psnr_y': 26.0, 'lpips': 0.306}, BASE) == 'harm'
+    assert verdict({'psnr_y': 24.94, 'lpips': 0.2}, BASE) == 'harm'
+
+
+def candidate(name, gt_psnr, gt_lpips, sv_psnr, sv_lpips, iteration=None, alpha=0.0, projection=None):
+    gt = {'psnr_y': gt_psnr, 'lpips': gt_lpips}
+    return {'name': name, 'iteration': iteration, 'alpha': alpha, 'projection': projection, 'gt': gt,
+            'verdict': verdict(gt, BASE), 'sv': {'bicubic_aa': {'sv_psnr_y': sv_psnr, 'sv_lpips': sv_lpips}}}
+
+
+def record(*candidates, gate=0.01):
+    return {'set': 's', 'method': 'hr_aware', 'model': 'm', 'lr': 5e-6, 'noise_mad': 1.0,
+            'degradation': {'blur_sigma': 0.0, 'residual_gate': gate},
+            'candidates': [candidate('source', 25.0, 0.300, 30.0, 0.20)] + list(candidates)}
+
+
+def test_harm_gains_and_regret_are_counted_against_the_ground_truth():
+    rule = dict(product_rule(), projection=('bicubic_aa',), max_residual_gate=0.05)
+    fooled = record(candidate('iter 80', 24.0, 0.35, 31.0, 0.19, 80, 1.0),  # the signal says gain, GT harm
+                    candidate('iter 80 x0.5', 25.3, 0.29, 30.2, 0.199, 80, 0.5))
+    right = record(candidate('iter 80', 25.4, 0.28, 30.5, 0.18, 80, 1.0),
+                   candidate('source + projection (bicubic_aa)', 25.6, 0.28, 30.3, 0.19, None, 0.0, 'bicubic_aa'))
+    blocked = record(candidate('source + projection (bicubic_aa)', 25.6, 0.28, 31.0, 0.1, None, 0.0, 'bicubic_aa'),
+                     gate=0.5)  # a noisy LR: the projection may not be handed back
+    result = evaluate([fooled, right, blocked], rule)
+    assert result['runs'] == 3 and result['harmful'] == 1
+    assert result['gain_available'] == 3 and result['gain_handed'] == 1
+    # regret: fooled 25.3 - 24.0, right 25.6 - 25.4, blocked 25.6 - 25.0 (the GT-best of everything recorded)
+    assert result['regret_db'] == pytest.approx((1.3 + 0.2 + 0.6) / 3)
+    assert [r['chosen'] for r in result['per_run']] == ['iter 80', 'iter 80', 'source']
