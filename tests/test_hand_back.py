@@ -161,7 +161,7 @@ def test_a_run_made_to_fail_ends_with_the_source_weights_and_says_why(tmp_path, 
 
 
 def test_a_run_that_helps_hands_back_adapted_weights_with_every_candidate_scored(tmp_path, dark_source):
-    gate, final, source, folder = run_to_end(tmp_path, dark_source, lr=1e-2, projection=[])
+    gate, final, source, folder = run_to_end(tmp_path, dark_source, lr=1e-2)
     assert gate['decision'] == 'adapted', gate['reason']
     chosen = next(c for c in gate['candidates'] if c['name'] == gate['chosen'])
     src = gate['candidates'][0]
@@ -179,7 +179,7 @@ def test_a_blend_is_handed_back_when_the_full_adaptation_overshoots(tmp_path, da
     """The source is 0.15 too dark; the 'adapted' checkpoint 0.15 too bright (harmful); the half-way blend is right."""
     opt = tta_opt(tmp_path, dark_source / 'lr', None, mode='fixed', fixed_degradation='area')
     opt['path'].update(pretrain_network_g=str(dark_source / 'dark.pth'), param_key_g='params')
-    opt['gate'] = {'enabled': True, 'projection': []}
+    opt['gate'] = {'enabled': True}
     model = build_tta_model(opt)
     bright = {k: v.clone() for k, v in model.source.state.items()}
     bias = [k for k in bright if k.endswith('bias')][-1]
@@ -205,7 +205,7 @@ def test_a_projection_is_handed_back_only_when_the_branch_sees_a_clean_lr(tmp_pa
                   mode='rec_only')
     opt['network_recon'] = recon
     opt['path'].update(pretrain_network_g=str(dark_source / 'dark.pth'), param_key_g='params')
-    opt['gate'] = {'enabled': True, 'alphas': [], 'projection_steps': 10}
+    opt['gate'] = {'enabled': True, 'alphas': [], 'projection': ['bicubic_aa'], 'projection_steps': 10}
     model = build_tta_model(opt)
     model.last_iter = 1
     model.select_hand_back()

@@ -15,7 +15,8 @@ eligible when its outputs are finite, sv_psnr_y >= source + ``margin_db`` and sv
 (:func:`degradation_estimate`) to say the LR is one its downscaler bank explains: the residual gate g at most
 ``max_residual_gate``. A projection makes the output's downscale equal the LR, so on an LR with noise, JPEG or
 blur beyond the bank it copies them into the output; and self-validation cannot see that, since X_d is a clean
-downscale. Without a branch (``fixed`` mode) no projection is handed back. The eligible candidate of highest
+downscale. Without a branch (``fixed`` mode) no projection is handed back; by default no projection is a
+candidate at all (``gate.projection: []``). The eligible candidate of highest
 sv_psnr_y is handed back; with none, the source model is. Every candidate's scores, the decision and its reason go
 to the log, ``metrics.json`` (``gate``) and ``report.html``.
 """

@@ -107,8 +107,8 @@ GATE = Block('what the run hands back: the GT-free selector (`tta_sr.models.sele
     'checkpoints': Option(True, (bool,), 'the weights at every validation are candidates (else only the last)'),
     'alphas': Option([0.25, 0.5, 0.75], (list,), 'weight-space blends theta_0 + a (theta - theta_0) of the last '
                                                  'weights that are candidates'),
-    'projection': Option(['bicubic_aa'], (list,), 'kinds of LR-consistency projection added to every candidate '
-                                                  '(`bicubic_aa`, `branch`; []: none)'),
+    'projection': Option([], (list,), 'kinds of LR-consistency projection added to every candidate (`bicubic_aa`, '
+                                      '`branch`); none by default: self-validation cannot judge a projection'),
     'projection_steps': Option(3, (int,), 'back-projection steps S <- S + U(X - D(S))'),
     'margin_db': Option(0.05, NUM, 'a candidate must beat the source\'s self-validation PSNR-Y by this (dB)'),
     'max_lpips_increase': Option(0.0, NUM, 'and keep its self-validation LPIPS within the source\'s + this'),
