@@ -268,8 +268,6 @@ def tune(records):
     for reference, margin, lpips, gate, projection, checkpoints in itertools.product(
             REFERENCES, (0.0, 0.05, 0.1, 0.2, 0.3), (-0.005, -0.002, 0.0, 0.002), (0.01, 0.02, 0.05, 0.1, 0.2, 1.0),
             ((), ('bicubic_aa',), ('branch',), PROJECTIONS), (True, False)):
-        if not projection and gate != 1.0:
-            continue
         rule = {'reference': reference, 'margin_db': margin, 'max_lpips_increase': lpips, 'max_residual_gate': gate,
                 'projection': projection, 'checkpoints': checkpoints}
         result = evaluate(records, rule)
@@ -282,7 +280,7 @@ def tune(records):
 
 def rule_text(rule):
     return (f'reference {rule["reference"]}, margin {rule["margin_db"]} dB, LPIPS within {rule["max_lpips_increase"]:+}, '
-            f'projection {",".join(rule["projection"]) or "none"} (residual gate <= {rule["max_residual_gate"]:g}), '
+            f'trusted up to residual gate {rule["max_residual_gate"]:g}, projection {",".join(rule["projection"]) or "none"}, '
             f'checkpoints {"all" if rule["checkpoints"] else "last only"}')
 
 

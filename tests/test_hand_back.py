@@ -78,8 +78,10 @@ def test_the_selector_prefers_a_blend_when_the_full_adaptation_trades_lpips_for_
     assert choose([source, row(math.nan, 0.1), row(30.3, 0.2)], opt, CLEAN)[0] == 2
     projected = [source, row(30.2, 0.2), row(31.0, 0.18, 'bicubic_aa')]
     assert choose(projected, opt, CLEAN)[0] == 2
-    assert choose(projected, opt, dict(CLEAN, residual_gate=opt['max_residual_gate'] + 0.1))[0] == 1  # not for a noisy LR
-    assert choose(projected, opt, None)[0] == 1  # nor without a branch
+    assert choose(projected, opt, None)[0] == 1  # no projection without a branch's estimate
+    heavy = dict(CLEAN, residual_gate=opt['max_residual_gate'] + 0.1)  # the bank does not explain the LR
+    chosen, reason = choose([source, full, blend], opt, heavy)
+    assert chosen == 0 and 'not trusted' in reason
 
 
 def test_self_validation_psnr_and_the_branch_degradation_estimate(tmp_path):
@@ -193,12 +195,12 @@ def test_a_blend_is_handed_back_when_the_full_adaptation_overshoots(tmp_path, da
     assert torch.allclose(model.net_g.state_dict()[bias], torch.zeros_like(bright[bias]), atol=1e-6)
 
 
-@pytest.mark.parametrize('gate_offset, handed_back', [(-8.0, 'projection'), (0.0, 'no projection')])
+@pytest.mark.parametrize('gate_offset, handed_back', [(-8.0, 'projection'), (0.0, 'source')])
 def test_a_projection_is_handed_back_only_when_the_branch_sees_a_clean_lr(tmp_path, dark_source, gate_offset,
                                                                           handed_back):
     """Only projections can gain (no training happened): the dark source + projection is handed back when the
     branch's residual gate says its bank explains the LR (gate offset -8: g = 0.0003), and its outputs are then
-    consistent with the LR; when the gate is open (g = 0.5: noise, JPEG) the source model is kept."""
+    consistent with the LR; when the gate is open (g = 0.5: noise, JPEG) the source model is kept, and says why."""
     from tta_helpers import TINY_RECON, make_branch_checkpoint
     recon = dict(TINY_RECON, prior=['bicubic_aa', 'area'], gate_offset=gate_offset)
     opt = tta_opt(tmp_path, dark_source / 'lr', make_branch_checkpoint(tmp_path / 'branch.pth', recon),
@@ -215,7 +217,7 @@ def test_a_projection_is_handed_back_only_when_the_branch_sees_a_clean_lr(tmp_pa
         assert model.gate_result['chosen'] in ('source + projection (bicubic_aa)', 'iter 1 + projection (bicubic_aa)')
         assert error < 0.01 < (downscale(model.net_g(x), 4, 'bicubic_aa') - x).abs().mean()
     else:
-        assert model.gate_result['decision'] == 'source' and error > 0.05
+        assert model.gate_result['decision'] == 'source' and error > 0.05 and 'not trusted' in model.gate_result['reason']
     assert model.gate_result['degradation']['residual_gate'] == pytest.approx(torch.sigmoid(torch.tensor(gate_offset)),
                                                                               rel=1e-4)
 

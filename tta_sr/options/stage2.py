@@ -112,9 +112,9 @@ GATE = Block('what the run hands back: the GT-free selector (`tta_sr.models.sele
     'projection_steps': Option(3, (int,), 'back-projection steps S <- S + U(X - D(S))'),
     'margin_db': Option(0.05, NUM, 'a candidate must beat the source\'s self-validation PSNR-Y by this (dB)'),
     'max_lpips_increase': Option(0.0, NUM, 'and keep its self-validation LPIPS within the source\'s + this'),
-    'max_residual_gate': Option(0.05, NUM, 'projected candidates only when the branch\'s residual gate g(E_deg(X)) '
-                                           '(what its downscaler bank does not explain: noise, JPEG) is at most this; '
-                                           'a projection copies such degradations into the output'),
+    'max_residual_gate': Option(0.05, NUM, 'above this residual gate g(E_deg(X)) of the branch (what its downscaler '
+                                           'bank does not explain: noise, JPEG, heavy blur) self-validation is not '
+                                           'trusted and the source model is kept'),
     'min_images': Option(4, (int,), 'fewer validation images than this: judge on all adapted images'),
     'crop_size': Option(128, (int,), 'LR side of the crops judged; an image no larger is judged whole'),
     'crops_per_image': Option(2, (int,), 'seeded crops of each larger image'),
