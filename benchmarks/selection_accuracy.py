@@ -100,10 +100,9 @@ def gt_scores(model, family, pairs, scorer, gts):
             {'lr_consistency': sum(consistency) / len(consistency)}
     for candidate in family:
         key = (candidate.iteration, candidate.alpha)
-        if key not in outputs:
+        if key not in outputs:  # kept for the projections that come later in the family
             net = model.candidate_net(dataclasses.replace(candidate, projection=None), net)
-            outputs = {key: {stem: to_tensor(img, model.device) for stem, img in
-                             scorer.upscale_all(net, pairs).items()}}
+            outputs[key] = {stem: to_tensor(img, model.device) for stem, img in scorer.upscale_all(net, pairs).items()}
         srs = outputs[key]
         if candidate.projection:
             with torch.no_grad():

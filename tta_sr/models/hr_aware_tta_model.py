@@ -352,9 +352,9 @@ class HRAwareTTAModel(SRAdaptationMixin, TTASRModelMixin, SRModel):
         net, rows, outputs = self.source.copy(self.get_bare_model(self.net_g), self.device), [], {}
         for candidate in family:
             key = (candidate.iteration, candidate.alpha)
-            if key not in outputs:
+            if key not in outputs:  # the crops are small: every weights' outputs are kept for their projections
                 net.load_state_dict(self.candidate_state(candidate))
-                outputs = {key: [net(x_d) for x_d, _ in pairs]}
+                outputs[key] = [net(x_d) for x_d, _ in pairs]
             out = outputs[key]
             if candidate.projection:
                 out = projected(out, pairs, scale, self.gate_opt['projection_steps'], self.degrader(candidate.projection))
