@@ -63,9 +63,9 @@ def mad_noise(x):
 
 
 def degradation_signals(model):
-    """The branch's estimate (``model.degradation_estimate``) and the MAD noise of the judged crops."""
+    """The branch's estimate (``model.degradation``) and the MAD noise of the judged crops."""
     crops = [x for _, x in model.reference_pairs]
-    return {'degradation': model.degradation_estimate(), 'noise_mad': sum(map(mad_noise, crops)) / len(crops)}
+    return {'degradation': model.degradation, 'noise_mad': sum(map(mad_noise, crops)) / len(crops)}
 
 
 def model_signals(model, family, references):

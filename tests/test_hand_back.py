@@ -3,12 +3,12 @@
 a run made to fail ends with the source weights and says why; a run that helps hands back adapted weights; when the
 full adaptation overshoots, a blend is handed back."""
 import json
+import logging
 import math
 import os
 
 import pytest
 import torch
-from torch.nn import functional as F
 
 import tta_sr  # noqa: F401
 from tta_sr.data.lr_image_dataset import LRImageDataset
@@ -197,10 +197,11 @@ def test_a_blend_is_handed_back_when_the_full_adaptation_overshoots(tmp_path, da
 
 @pytest.mark.parametrize('gate_offset, handed_back', [(-8.0, 'projection'), (0.0, 'source')])
 def test_a_projection_is_handed_back_only_when_the_branch_sees_a_clean_lr(tmp_path, dark_source, gate_offset,
-                                                                          handed_back):
+                                                                          handed_back, caplog):
     """Only projections can gain (no training happened): the dark source + projection is handed back when the
     branch's residual gate says its bank explains the LR (gate offset -8: g = 0.0003), and its outputs are then
-    consistent with the LR; when the gate is open (g = 0.5: noise, JPEG) the source model is kept, and says why."""
+    consistent with the LR; when the gate is open (g = 0.5: noise, JPEG) the source model is kept, and says why, first
+    before training."""
     from tta_helpers import TINY_RECON, make_branch_checkpoint
     recon = dict(TINY_RECON, prior=['bicubic_aa', 'area'], gate_offset=gate_offset)
     opt = tta_opt(tmp_path, dark_source / 'lr', make_branch_checkpoint(tmp_path / 'branch.pth', recon),
@@ -208,7 +209,14 @@ def test_a_projection_is_handed_back_only_when_the_branch_sees_a_clean_lr(tmp_pa
     opt['network_recon'] = recon
     opt['path'].update(pretrain_network_g=str(dark_source / 'dark.pth'), param_key_g='params')
     opt['gate'] = {'enabled': True, 'alphas': [], 'projection': ['bicubic_aa'], 'projection_steps': 10}
-    model = build_tta_model(opt)
+    logger = logging.getLogger('basicsr')  # BasicSR's logger does not propagate to caplog's
+    logger.addHandler(caplog.handler)
+    try:
+        model = build_tta_model(opt)
+    finally:
+        logger.removeHandler(caplog.handler)
+    warned = [r.getMessage() for r in caplog.records if 'will keep the source model' in r.getMessage()]
+    assert len(warned) == (handed_back == 'source')  # said before training, from the LR alone
     model.last_iter = 1
     model.select_hand_back()
     x = lr_image()

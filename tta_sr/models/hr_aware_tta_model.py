@@ -48,8 +48,8 @@ from tta_sr.data.lr_image_dataset import LRImageDataset
 from tta_sr.models.candidates import blend_state, candidate_family
 from tta_sr.models.branch_components import Controller, build_far
 from tta_sr.models.model_base import TTASRModelMixin, load_weights_into
-from tta_sr.models.selector import (Selection, choose, degradation_estimate, projected, reference_pair,
-                                    self_validation_scores)
+from tta_sr.models.selector import (Selection, choose, degradation_estimate, distrust_reason, projected,
+                                    reference_pair, self_validation_scores)
 from tta_sr.models.source_weights import SourceWeights
 from tta_sr.models.sr_adaptation import SRAdaptationMixin, lr_image_tensor, select_trainable  # noqa: F401 (re-exported)
 from tta_sr.ops.back_projection import BackProjected, branch_degrader
@@ -90,6 +90,7 @@ class HRAwareTTAModel(SRAdaptationMixin, TTASRModelMixin, SRModel):
         self.setup_schedulers()
         fisher_opt = train_opt['fisher_opt']
         self.build_fisher_restoration(fisher_opt['ratio'], fisher_opt['max_size'], self.source.state)
+        self.announce_hand_back()
         if not resumed:
             if self.opt['eval']['export']:
                 self.export_outputs('base')
@@ -361,9 +362,20 @@ class HRAwareTTAModel(SRAdaptationMixin, TTASRModelMixin, SRModel):
             rows.append(dict(candidate.as_dict(), **self_validation_scores(out, pairs, lpips)))
         return rows
 
-    def degradation_estimate(self):
-        """The branch's estimate of the judged crops' degradation (``selector.degradation_estimate``), or None."""
+    @functools.cached_property
+    def degradation(self):
+        """The branch's estimate of the judged crops' degradation (``selector.degradation_estimate``), or None;
+        computed once (R and the crops are fixed)."""
         return degradation_estimate(self.net_recon, [x for _, x in self.reference_pairs])
+
+    def announce_hand_back(self):
+        """Before training: warn when the LR alone already rules out every adapted candidate
+        (``selector.distrust_reason``), so that a user need not wait for the end to learn it."""
+        distrust = distrust_reason(self.degradation, self.gate_opt) if self.gate_opt['enabled'] else None
+        if distrust:
+            get_root_logger().warning(f'Hand-back: {distrust}, so this run will keep the source model. The adapted '
+                                      'weights still go to models/net_g_adapted_latest.pth, for tta-sr upscale '
+                                      '--strength.')
 
     def candidate_family(self):
         """The candidates of this run (``tta_sr.models.candidates.candidate_family``), the source first."""
@@ -377,7 +389,7 @@ class HRAwareTTAModel(SRAdaptationMixin, TTASRModelMixin, SRModel):
         self.record_candidate(self.best_iter if self.best_state is not None and self.patience else self.last_iter)
         family = self.candidate_family()
         rows = self.score_candidates(family)
-        degradation = self.degradation_estimate()
+        degradation = self.degradation
         chosen, reason = choose(rows, self.gate_opt, degradation)
         selection = Selection(rows, chosen, reason, degradation, time.perf_counter() - start)
         state, self.projection = self.candidate_state(family[chosen]), family[chosen].projection

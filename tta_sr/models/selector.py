@@ -113,6 +113,16 @@ class Selection:
                 **self.signals}
 
 
+def distrust_reason(degradation, opt):
+    """Why self-validation is not trusted on the judged crops, or None: the residual gate of ``degradation`` (see
+    :func:`degradation_estimate`) above ``opt['max_residual_gate']``. Known before training, from the LR alone."""
+    if degradation is None or degradation['residual_gate'] <= opt['max_residual_gate']:
+        return None
+    return (f'the branch sees a degradation its downscaler bank does not explain (residual gate '
+            f'{degradation["residual_gate"]:.3f} > {opt["max_residual_gate"]:g}): self-validation one scale down is '
+            'not trusted there')
+
+
 def choose(candidates, opt, degradation):
     """Index of the candidate to hand back and the reason; ``candidates``: dicts with ``sv_psnr_y``, ``sv_lpips``
     and ``projection``, the source first; ``opt``: the resolved ``gate`` block; ``degradation``: see
@@ -120,10 +130,9 @@ def choose(candidates, opt, degradation):
     src = candidates[0]
     if not all(math.isfinite(src[k]) for k in ('sv_psnr_y', 'sv_lpips')):
         return 0, 'the source model\'s own scores are not finite'
-    if degradation is not None and degradation['residual_gate'] > opt['max_residual_gate']:
-        return 0, (f'the branch sees a degradation its downscaler bank does not explain (residual gate '
-                   f'{degradation["residual_gate"]:.3f} > {opt["max_residual_gate"]:g}): self-validation one scale '
-                   f'down is not trusted there')
+    distrust = distrust_reason(degradation, opt)
+    if distrust:
+        return 0, distrust
     best, best_psnr = 0, src['sv_psnr_y'] + opt['margin_db']
     for i, c in enumerate(candidates[1:], start=1):
         finite = all(math.isfinite(c[k]) for k in ('sv_psnr_y', 'sv_lpips'))
@@ -138,4 +147,5 @@ def choose(candidates, opt, degradation):
                   f'{c["sv_lpips"] - src["sv_lpips"]:+.4f} against the source')
 
 
-__all__ = ['psnr_y', 'degradation_estimate', 'reference_pair', 'self_validation_scores', 'projected', 'Selection', 'choose']
+__all__ = ['psnr_y', 'degradation_estimate', 'reference_pair', 'self_validation_scores', 'projected', 'Selection',
+           'distrust_reason', 'choose']
