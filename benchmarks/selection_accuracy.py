@@ -206,8 +206,8 @@ def load_records(folders):
 def product_rule():
     """The rule of the product's declared defaults (``tta_sr.options.stage2.GATE``)."""
     from tta_sr.options.stage2 import GATE
-    d = {k: GATE.default(k) for k in ('reference', 'margin_db', 'max_lpips_increase', 'max_residual_gate',
-                                      'projection')}
+    d = {k: GATE.default(k) for k in ('reference', 'margin_db', 'max_lpips_increase', 'lpips_per_db',
+                                      'max_residual_gate', 'projection')}
     return dict(d, projection=tuple(d['projection']), checkpoints=GATE.default('checkpoints'))
 
 
@@ -264,11 +264,11 @@ def tune(records):
     """Every rule of a small grid, ranked: no harmful hand-back first, then the share of gains handed back, then
     the regret."""
     results = []
-    for reference, margin, lpips, gate, projection, checkpoints in itertools.product(
-            REFERENCES, (0.0, 0.05, 0.1, 0.2, 0.3), (-0.005, -0.002, 0.0, 0.002), (0.01, 0.02, 0.05, 0.1, 0.2, 1.0),
-            ((), ('bicubic_aa',), ('branch',), PROJECTIONS), (True, False)):
-        rule = {'reference': reference, 'margin_db': margin, 'max_lpips_increase': lpips, 'max_residual_gate': gate,
-                'projection': projection, 'checkpoints': checkpoints}
+    for reference, margin, lpips, per_db, gate, projection, checkpoints in itertools.product(
+            REFERENCES, (0.0, 0.05, 0.1, 0.2, 0.3), (-0.005, -0.002, 0.0, 0.002), (0.0, 0.005, 0.01, 0.02),
+            (0.01, 0.02, 0.05, 0.1, 0.2, 1.0), ((), ('bicubic_aa',), ('branch',), PROJECTIONS), (True, False)):
+        rule = {'reference': reference, 'margin_db': margin, 'max_lpips_increase': lpips, 'lpips_per_db': per_db,
+                'max_residual_gate': gate, 'projection': projection, 'checkpoints': checkpoints}
         result = evaluate(records, rule)
         if result['runs']:
             results.append((rule, result))
@@ -278,7 +278,8 @@ def tune(records):
 
 
 def rule_text(rule):
-    return (f'reference {rule["reference"]}, margin {rule["margin_db"]} dB, LPIPS within {rule["max_lpips_increase"]:+}, '
+    return (f'reference {rule["reference"]}, margin {rule["margin_db"]} dB, LPIPS within {rule["max_lpips_increase"]:+} '
+            f'and {rule.get("lpips_per_db", 0.0):g} lower per dB, '
             f'trusted up to residual gate {rule["max_residual_gate"]:g}, projection {",".join(rule["projection"]) or "none"}, '
             f'checkpoints {"all" if rule["checkpoints"] else "last only"}')
 

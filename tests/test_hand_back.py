@@ -84,6 +84,19 @@ def test_the_selector_prefers_a_blend_when_the_full_adaptation_trades_lpips_for_
     assert chosen == 0 and 'not trusted' in reason
 
 
+@pytest.mark.parametrize('per_db', [0.0, 0.005])
+def test_each_db_of_gain_must_come_with_lower_lpips_when_lpips_per_db_is_set(per_db):
+    """A blur-like candidate: +0.8 dB one scale down with LPIPS barely lower (-0.0015); a real gain: +0.6 dB with
+    LPIPS 0.010 lower. With ``lpips_per_db`` 0.005 the blur needs LPIPS 0.004 lower and is refused."""
+    opt = resolve(GATE, {'lpips_per_db': per_db}, 'gate')
+    source, blur, gain = row(30.0, 0.2000), row(30.8, 0.1985), row(30.6, 0.1900)
+    assert choose([source, blur, gain], opt, CLEAN)[0] == (2 if per_db else 1)
+    chosen, reason = choose([source, blur], opt, CLEAN)
+    assert chosen == (0 if per_db else 1)
+    if per_db:
+        assert '0.005 lower per dB' in reason
+
+
 def test_self_validation_psnr_and_the_branch_degradation_estimate(tmp_path):
     from basicsr.archs import build_network
     from tta_helpers import TINY_RECON

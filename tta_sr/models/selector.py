@@ -14,8 +14,12 @@ degradation estimate (:func:`degradation_estimate`) must say that its downscaler
 gate g(E_deg(X)) at most ``max_residual_gate``. Above it (noise, JPEG, heavy blur beyond the bank) the one-scale-down
 reference X_d, a clean downscale, is not like X, and self-validation is not trusted: on the development sets it
 called weight blends of a heavy-set run +0.27 dB gains that lost 0.21 dB against the GT. The source model is kept.
-Otherwise a candidate is eligible when its outputs are finite, sv_psnr_y >= source + ``margin_db`` and sv_lpips <=
-source + ``max_lpips_increase``, and the eligible one of highest sv_psnr_y is handed back; with none, the source.
+Otherwise a candidate is eligible when its outputs are finite and, with dP = sv_psnr_y - source's,
+
+    dP >= ``margin_db``   and   sv_lpips <= source's + ``max_lpips_increase`` - ``lpips_per_db`` * dP
+
+(the second term: a blur buys PSNR-Y without lowering LPIPS, so each dB of gain must come with lower LPIPS), and
+the eligible one of highest sv_psnr_y is handed back; with none, the source.
 Projected candidates (none by default, ``gate.projection: []``) need a branch: self-validation cannot judge a
 projection on its own (X_d is a clean downscale), and onto a noisy or compressed LR a projection copies the
 degradation into the output. Without a branch (``fixed`` mode) the estimate is None: weights are judged by
@@ -136,12 +140,16 @@ def choose(candidates, opt, degradation):
     best, best_psnr = 0, src['sv_psnr_y'] + opt['margin_db']
     for i, c in enumerate(candidates[1:], start=1):
         finite = all(math.isfinite(c[k]) for k in ('sv_psnr_y', 'sv_lpips'))
-        if (finite and c['sv_psnr_y'] >= best_psnr and c['sv_lpips'] <= src['sv_lpips'] + opt['max_lpips_increase']
+        gain = c['sv_psnr_y'] - src['sv_psnr_y']
+        lpips_limit = src['sv_lpips'] + opt['max_lpips_increase'] - opt['lpips_per_db'] * gain
+        if (finite and c['sv_psnr_y'] >= best_psnr and c['sv_lpips'] <= lpips_limit
                 and (not c['projection'] or degradation is not None)):
             best, best_psnr = i, c['sv_psnr_y']
     if best == 0:
+        per_db = f' and {opt["lpips_per_db"]:g} lower per dB' if opt['lpips_per_db'] else ''
         return 0, (f'no candidate gains {opt["margin_db"]:.2f} dB self-validation PSNR-Y with LPIPS within '
-                   f'{opt["max_lpips_increase"]:+.3f} of the source ({src["sv_psnr_y"]:.2f} dB, {src["sv_lpips"]:.4f})')
+                   f'{opt["max_lpips_increase"]:+.3f}{per_db} of the source ({src["sv_psnr_y"]:.2f} dB, '
+                   f'{src["sv_lpips"]:.4f})')
     c = candidates[best]
     return best, (f'self-validation PSNR-Y {c["sv_psnr_y"] - src["sv_psnr_y"]:+.2f} dB, LPIPS '
                   f'{c["sv_lpips"] - src["sv_lpips"]:+.4f} against the source')
