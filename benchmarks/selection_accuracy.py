@@ -231,21 +231,26 @@ def select(record, rule):
 
 
 def evaluate(records, rule):
-    """{'runs', 'harmful', 'gain_available', 'gain_handed', 'regret_db', 'per_run'} of a rule over the records."""
-    per_run, harmful, available, handed, regrets = [], 0, 0, 0, []
+    """{'runs', 'harmful', 'gain_available', 'gain_handed', 'regret_db', 'per_run'} of a rule over the records,
+    against every recorded candidate (projections included); the same three with ``_offered`` against the candidates
+    the rule's family holds (``offered``)."""
+    per_run, harmful, counts, regrets = [], 0, {'': [0, 0], '_offered': [0, 0]}, {'': [], '_offered': []}
     for record in records:
         i = select(record, rule)
         if i is None:
             continue
         cands = record['candidates']
         chosen = cands[i]
-        safe = [c for c in cands if c['verdict'] != 'harm']  # the GT-best of all that was recorded
-        best = max(safe, key=lambda c: c['gt']['psnr_y'])
-        has_gain = any(c['verdict'] == 'gain' for c in safe)
         harmful += chosen['verdict'] == 'harm'
-        available += has_gain
-        handed += has_gain and chosen['verdict'] == 'gain'
-        regrets.append(best['gt']['psnr_y'] - chosen['gt']['psnr_y'])
+        bests = {}
+        for suffix, pool in (('', cands), ('_offered', offered(record, rule))):
+            safe = [c for c in pool if c['verdict'] != 'harm']
+            bests[suffix] = max(safe, key=lambda c: c['gt']['psnr_y'])  # the GT-best of the pool
+            has_gain = any(c['verdict'] == 'gain' for c in safe)
+            counts[suffix][0] += has_gain
+            counts[suffix][1] += has_gain and chosen['verdict'] == 'gain'
+            regrets[suffix].append(bests[suffix]['gt']['psnr_y'] - chosen['gt']['psnr_y'])
+        best = bests['']
         per_run.append({'set': record['set'], 'method': record['method'], 'model': record['model'], 'lr': record['lr'],
                         'chosen': chosen['name'], 'verdict': chosen['verdict'], 'gt_best': best['name'],
                         'd_psnr': chosen['gt']['psnr_y'] - cands[0]['gt']['psnr_y'],
@@ -254,10 +259,12 @@ def evaluate(records, rule):
                         'best_d_lpips': best['gt']['lpips'] - cands[0]['gt']['lpips'],
                         'residual_gate': (record['degradation'] or {}).get('residual_gate', math.nan),
                         'noise_mad': record['noise_mad']})
-    n = len(per_run)
-    return {'runs': n, 'harmful': harmful, 'gain_available': available, 'gain_handed': handed,
-            'gain_share': handed / available if available else math.nan,
-            'regret_db': sum(regrets) / n if n else math.nan, 'per_run': per_run}
+    n, result = len(per_run), {'runs': len(per_run), 'harmful': harmful, 'per_run': per_run}
+    for suffix, (available, handed) in counts.items():
+        result.update({f'gain_available{suffix}': available, f'gain_handed{suffix}': handed,
+                       f'gain_share{suffix}': handed / available if available else math.nan,
+                       f'regret{suffix}_db': sum(regrets[suffix]) / n if n else math.nan})
+    return result
 
 
 def tune(records):
@@ -288,7 +295,11 @@ def report_lines(title, result, rule):
     lines = [f'## {title}', '', f'rule: {rule_text(rule)}', '',
              f'- runs: {result["runs"]}; harmful hand-backs: **{result["harmful"]}**; a GT gain available in '
              f'{result["gain_available"]}, handed back in {result["gain_handed"]} '
-             f'(**{100 * result["gain_share"]:.0f}%**); mean regret **{result["regret_db"]:.3f} dB** PSNR-Y', '',
+             f'(**{100 * result["gain_share"]:.0f}%**); mean regret **{result["regret_db"]:.3f} dB** PSNR-Y (against '
+             f'every recorded candidate, projections included)',
+             f'- against the candidates this rule offers: a gain available in {result["gain_available_offered"]}, '
+             f'handed back in {result["gain_handed_offered"]} ({100 * result["gain_share_offered"]:.0f}%); mean regret '
+             f'{result["regret_offered_db"]:.3f} dB', '',
              '| set | model | method | lr | handed back | GT verdict | ΔPSNR-Y | ΔLPIPS | GT-best | its ΔPSNR-Y / ΔLPIPS '
              '| residual gate | MAD noise |', '| --- ' * 12 + '|']
     for r in result['per_run']:

@@ -75,8 +75,8 @@ def test_the_selector_prefers_a_blend_when_the_full_adaptation_trades_lpips_for_
     assert choose([source, full], opt, CLEAN)[0] == 0  # a blur's gain is not one
     chosen, reason = choose([source, row(30.02, 0.15)], opt, CLEAN)
     assert chosen == 0 and 'no candidate gains 0.05 dB' in reason  # under the margin
-    assert choose([source, row(math.nan, 0.1), row(30.3, 0.2)], opt, CLEAN)[0] == 2
-    projected = [source, row(30.2, 0.2), row(31.0, 0.18, 'bicubic_aa')]
+    assert choose([source, row(math.nan, 0.1), row(30.3, 0.19)], opt, CLEAN)[0] == 2
+    projected = [source, row(30.2, 0.19), row(31.0, 0.18, 'bicubic_aa')]
     assert choose(projected, opt, CLEAN)[0] == 2
     assert choose(projected, opt, None)[0] == 1  # no projection without a branch's estimate
     heavy = dict(CLEAN, residual_gate=opt['max_residual_gate'] + 0.1)  # the bank does not explain the LR

@@ -46,3 +46,17 @@ def test_harm_gains_and_regret_are_counted_against_the_ground_truth():
     # regret: fooled 25.3 - 24.0, right 25.6 - 25.4, blocked 25.6 - 25.0 (the GT-best of everything recorded)
     assert result['regret_db'] == pytest.approx((1.3 + 0.2 + 0.6) / 3)
     assert [r['chosen'] for r in result['per_run']] == ['iter 80', 'iter 80', 'source']
+
+
+def test_gains_and_regret_are_also_counted_against_the_candidates_the_rule_offers():
+    """Without projections in the rule's family, a gain only a projection reaches is not counted as offered."""
+    rule = dict(product_rule(), projection=(), max_residual_gate=0.05)
+    right = record(candidate('iter 80', 25.4, 0.28, 30.5, 0.18, 80, 1.0),
+                   candidate('source + projection (bicubic_aa)', 25.6, 0.28, 30.3, 0.19, None, 0.0, 'bicubic_aa'))
+    only_projection = record(candidate('source + projection (bicubic_aa)', 25.6, 0.28, 31.0, 0.1, None, 0.0,
+                                       'bicubic_aa'))
+    result = evaluate([right, only_projection], rule)
+    assert (result['gain_available'], result['gain_handed']) == (2, 1)
+    assert (result['gain_available_offered'], result['gain_handed_offered']) == (1, 1)
+    assert result['regret_db'] == pytest.approx((0.2 + 0.6) / 2)
+    assert result['regret_offered_db'] == pytest.approx(0.0)

@@ -112,7 +112,7 @@ GATE = Block('what the run hands back: the GT-free selector (`tta_sr.models.sele
     'projection_steps': Option(3, (int,), 'back-projection steps S <- S + U(X - D(S))'),
     'margin_db': Option(0.05, NUM, 'a candidate must beat the source\'s self-validation PSNR-Y by this (dB)'),
     'max_lpips_increase': Option(0.0, NUM, 'and keep its self-validation LPIPS within the source\'s + this'),
-    'lpips_per_db': Option(0.0, NUM, 'and lower that LPIPS by at least this much more for each dB of its PSNR-Y '
+    'lpips_per_db': Option(0.005, NUM, 'and lower that LPIPS by at least this much more for each dB of its PSNR-Y '
                                      'gain (a blur buys PSNR-Y without lowering LPIPS)'),
     'max_residual_gate': Option(0.05, NUM, 'above this residual gate g(E_deg(X)) of the branch (what its downscaler '
                                            'bank does not explain: noise, JPEG, heavy blur) self-validation is not '
