@@ -365,7 +365,9 @@ class HRAwareTTAModel(SRAdaptationMixin, TTASRModelMixin, SRModel):
     @functools.cached_property
     def degradation(self):
         """The branch's estimate of the judged crops' degradation (``selector.degradation_estimate``), or None;
-        computed once (R and the crops are fixed)."""
+        computed once (R and the crops are fixed); None without a branch, and then no crop is read for it."""
+        if self.net_recon is None:
+            return None
         return degradation_estimate(self.net_recon, [x for _, x in self.reference_pairs])
 
     def announce_hand_back(self):
