@@ -286,7 +286,7 @@ def tune(records):
 
 def rule_text(rule):
     return (f'reference {rule["reference"]}, margin {rule["margin_db"]} dB, LPIPS within {rule["max_lpips_increase"]:+} '
-            f'and {rule.get("lpips_per_db", 0.0):g} lower per dB, '
+            f'and {rule["lpips_per_db"]:g} lower per dB, '
             f'trusted up to residual gate {rule["max_residual_gate"]:g}, projection {",".join(rule["projection"]) or "none"}, '
             f'checkpoints {"all" if rule["checkpoints"] else "last only"}')
 
