@@ -49,6 +49,11 @@ DATA_ROOT = '/work/shared/data'
 DEFAULT_OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'data')
 
 
+def _hr_paths(src):
+    """Sorted PNG and JPEG images of ``src`` (BSDS500 ships JPEGs)."""
+    return sorted(p for ext in ('png', 'jpg', 'jpeg') for p in glob.glob(os.path.join(src, f'*.{ext}')))
+
+
 def _read_rgb(path):
     """(H, W, 3) uint8 RGB (grayscale kept as 2-D)."""
     import cv2
@@ -171,7 +176,7 @@ def build_synthetic(out_root=DEFAULT_OUT, src=os.path.join(DATA_ROOT, 'Set14', '
     kt = [torch.from_numpy(kernels[k])[None] for k in ('kernel1', 'kernel2', 'sinc_kernel')]
     jpeger = make_jpeger()
     written, skipped = [], {}
-    for path in sorted(glob.glob(os.path.join(src, '*.png'))):
+    for path in _hr_paths(src):
         stem = os.path.splitext(os.path.basename(path))[0]
         img = _read_rgb(path)
         if img.ndim != 3:
@@ -205,7 +210,7 @@ def _hr_crops(src, size, per_image):
     """[(stem, (size, size, 3) uint8 RGB)]: up to ``per_image`` non-overlapping crops along the longer side,
     centred, of every colour image in ``src`` at least ``size`` on both sides."""
     crops = []
-    for path in sorted(glob.glob(os.path.join(src, '*.png'))):
+    for path in _hr_paths(src):
         img = _read_rgb(path)
         if img.ndim != 3 or min(img.shape[:2]) < size:
             continue
@@ -279,7 +284,7 @@ def build_mild(out_root=DEFAULT_OUT, src=os.path.join(DATA_ROOT, 'Urban100', 'HR
     with seeded(seed):
         params = sample_mild(DEFAULT_MILD)
     written = []
-    for path in sorted(glob.glob(os.path.join(src, '*.png'))):
+    for path in _hr_paths(src):
         img = _read_rgb(path)
         if img.ndim != 3 or min(img.shape[:2]) < hr_size:
             continue
