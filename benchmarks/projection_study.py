@@ -86,7 +86,8 @@ def study_set(set_dir, args, logger):
                          'd_psnr': gt[i]['psnr_y'] - gt[0]['psnr_y'], 'd_lpips': gt[i]['lpips'] - gt[0]['lpips'],
                          'sv_d_psnr': sv[i]['sv_psnr_y'] - sv[0]['sv_psnr_y'],
                          'sv_d_lpips': sv[i]['sv_lpips'] - sv[0]['sv_lpips'],
-                         'noise_matched_d_psnr': noise_matched[steps] if candidate.projection == 'bicubic_aa' else None})
+                         'noise_matched_d_psnr': (noise_matched[steps] if candidate.projection == 'bicubic_aa'
+                                                  else None)})
     logger.info(f'{name}: ' + '; '.join(f'{r["kind"]} x{r["steps"]} {r["d_psnr"]:+.2f} dB / {r["d_lpips"]:+.4f} '
                                         f'({r["verdict"]})' for r in rows))
     return {'set': name, 'model': args.model, 'images': [p[0] for p in pairs], 'source': gt[0],
@@ -97,8 +98,8 @@ def report(records, max_gate):
     """Markdown lines: one row per set (sorted by residual gate) and the verdict counts of each projection on either
     side of the selector's ``max_residual_gate``."""
     variants = [(r['kind'], r['steps']) for r in records[0]['rows']]
-    head = ' | '.join(f'{k} x{s}: GT ΔPSNR-Y / ΔLPIPS, self-val ΔPSNR-Y' + (', noise-matched' if k == 'bicubic_aa' else '')
-                      for k, s in variants)
+    head = ' | '.join(f'{k} x{s}: GT ΔPSNR-Y / ΔLPIPS, self-val ΔPSNR-Y'
+                      + (', noise-matched' if k == 'bicubic_aa' else '') for k, s in variants)
     lines = [f'| set | model | residual gate | MAD noise | {head} |', '| --- ' * (4 + len(variants)) + '|']
     for rec in sorted(records, key=lambda r: (r['model'], r['degradation']['residual_gate'])):
         cells = []
@@ -141,8 +142,8 @@ def main(argv=None):
             continue
         records.append(study_set(set_dir, args, logger))
         dump_json(path, records[-1])
-    write_records(args.out, 'projection_study', {'sets': records},
-                  ['# The projection of the source model, per set', ''] + report(records, GATE.default('max_residual_gate')))
+    lines = ['# The projection of the source model, per set', ''] + report(records, GATE.default('max_residual_gate'))
+    write_records(args.out, 'projection_study', {'sets': records}, lines)
     return 0
 
 
