@@ -26,7 +26,7 @@ After ``tta-sr adapt``, a person who has looked at the report can choose another
 published file, or ``path.source_network_g`` / ``pretrain_network_g`` of ``--arch-yaml``, or ``--source-weights``)
 and the adapted ``--weights`` theta (the run's ``models/net_g_adapted_latest.pth``), like Real-ESRGAN's ``-dn``;
 ``--project [STEPS]`` projects every tile's output onto its LR (``tta_sr.ops.back_projection``, antialiased bicubic,
-3 steps by default).
+as many steps as ``gate.projection_steps`` by default).
 """
 import argparse
 import os
@@ -36,7 +36,7 @@ import numpy as np
 import yaml
 
 from tta_sr.commands.common import fail, input_images, usage, writable_folder
-from tta_sr.options.stage2 import DEFAULT_TILE, DEFAULT_TILE_OVERLAP
+from tta_sr.options.stage2 import DEFAULT_TILE, DEFAULT_TILE_OVERLAP, GATE
 from tta_sr.utils.inference_precision import PRECISIONS, path_name, unsupported_reason
 
 PROG = 'tta-sr upscale'
@@ -84,8 +84,10 @@ def add_parser(subparsers):
                    'theta_0 + A (theta - theta_0); 0 is the source model, 1 the adapted one')
     p.add_argument('--source-weights', metavar='FILE', help='the source weights of --strength (default: -n\'s '
                    'published file, or the source of --arch-yaml)')
-    p.add_argument('--project', type=int, nargs='?', const=3, default=0, metavar='STEPS',
-                   help='project each output onto its LR: STEPS (default 3) back-projection steps S <- S + U(X - D(S))')
+    steps = GATE.default('projection_steps')
+    p.add_argument('--project', type=int, nargs='?', const=steps, default=0, metavar='STEPS',
+                   help=f'project each output onto its LR: STEPS (default {steps}, gate.projection_steps) '
+                        'back-projection steps S <- S + U(X - D(S))')
     p.add_argument('--device', default='auto', help='auto, cpu, cuda or cuda:N (default: %(default)s)')
     p.add_argument('--no-progress', action='store_true', help='no progress bar')
     p.set_defaults(run=run, command_parser=p)

@@ -23,7 +23,7 @@ from tta_sr.ops.downscalers import downscale
 NEUTRAL = 'bicubic_aa'
 
 
-def back_project(sr, lr, scale, steps=3, degrade=None):
+def back_project(sr, lr, scale, steps, degrade=None):
     """S_steps of the iteration above (float, not clamped: a clamp would undo the consistency the iteration reaches
     where S leaves [0, 1]; tiled inference clamps its output); ``degrade``: D as a callable, or None for the
     antialiased bicubic downscaler."""
@@ -48,7 +48,7 @@ class BackProjected(nn.Module):
 
     ``degrader``: None (neutral D) or a callable lr -> D (e.g. :func:`branch_degrader`)."""
 
-    def __init__(self, net, scale, steps=3, degrader=None):
+    def __init__(self, net, scale, steps, degrader=None):
         super().__init__()
         self.net, self.scale, self.steps, self.degrader = net, scale, steps, degrader
         self.train(getattr(net, 'training', False))
