@@ -109,7 +109,7 @@ GATE = Block('what the run hands back: the GT-free selector (`tta_sr.models.sele
                                                  'weights that are candidates'),
     'projection': Option([], (list,), 'kinds of LR-consistency projection added to every candidate (`bicubic_aa`, '
                                       '`branch`); none by default: self-validation cannot judge a projection'),
-    'projection_steps': Option(3, (int,), 'back-projection steps S <- S + U(X - D(S))'),
+    'projection_steps': Option(1, (int,), 'back-projection steps S <- S + U(X - D(S))'),
     'margin_db': Option(0.05, NUM, 'a candidate must beat the source\'s self-validation PSNR-Y by this (dB)'),
     'max_lpips_increase': Option(0.0, NUM, 'and keep its self-validation LPIPS within the source\'s + this'),
     'lpips_per_db': Option(0.005, NUM, 'and lower that LPIPS by at least this much more for each dB of its PSNR-Y '
