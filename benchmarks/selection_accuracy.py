@@ -14,8 +14,9 @@ blends of the last one, each with every projection kind) gets:
 ``--evaluate`` reads the records (``<out>/runs/*.json``, and ``--include`` folders) and applies a selection rule,
 the product's :func:`tta_sr.models.selector.choose` with a reference, thresholds and candidate kinds; it prints the
 harmful hand-backs, the share of runs with a GT gain available where a gain was handed back, and the regret (mean
-PSNR-Y of the GT-best non-harmful candidate minus the chosen one's). ``--tune`` searches the rule on the records
-given (development sets only) and prints the best rules.
+PSNR-Y of the GT-best non-harmful candidate minus the chosen one's), and how each GT-free signal alone ranks the
+weight candidates (its rank correlation with the GT, and the verdicts of handing back its first choice). ``--tune``
+searches the rule on the records given (development sets only) and prints the best rules.
 
 Example (development sets, the compact model)::
 
@@ -267,6 +268,59 @@ def evaluate(records, rule):
     return result
 
 
+SIGNALS = {  # GT-free scores of a candidate in a record, higher meaning better
+    'self-validation PSNR-Y (bicubic_aa)': lambda c: c['sv'].get('bicubic_aa', {}).get('sv_psnr_y'),
+    'self-validation PSNR-Y (branch)': lambda c: c['sv'].get('branch', {}).get('sv_psnr_y'),
+    'LR consistency PSNR(D(S), X), whole images': lambda c: c['gt'].get('lr_consistency'),
+}
+
+
+def rank_correlation(a, b):
+    """Spearman's rank correlation of two equal-length sequences (tied values share their mean rank); NaN when
+    either is flat."""
+    import numpy as np
+
+    def ranks(x):
+        x = np.asarray(x, dtype=float)
+        r = np.empty(len(x))
+        r[np.argsort(x, kind='stable')] = np.arange(len(x))
+        for value in np.unique(x):
+            r[x == value] = r[x == value].mean()
+        return r
+    ra, rb = ranks(a), ranks(b)
+    if ra.std() == 0 or rb.std() == 0:
+        return math.nan
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def signal_ranking(records, margin_db):
+    """{signal: {'rho_psnr', 'rho_lpips', 'runs', 'harmful', 'gain_available', 'gain_handed'}} over the weight
+    candidates (no projection) of each record: the median over records of the signal's rank correlation with the GT
+    PSNR-Y and with the GT LPIPS, and the GT verdicts of the plainest rule on it alone: hand back the candidate it
+    ranks first when that beats the source's score by ``margin_db``, else the source."""
+    import numpy as np
+    out = {}
+    for name, score in SIGNALS.items():
+        rhos, verdicts, available = [], [], 0
+        for record in records:
+            weights = [c for c in record['candidates'] if c['projection'] is None]
+            scores = [score(c) for c in weights]
+            if len(weights) < 2 or any(v is None for v in scores):
+                continue
+            rhos.append((rank_correlation(scores, [c['gt']['psnr_y'] for c in weights]),
+                         rank_correlation(scores, [c['gt']['lpips'] for c in weights])))
+            best = int(np.argmax(scores))
+            chosen = weights[best] if scores[best] >= scores[0] + margin_db else weights[0]
+            verdicts.append(chosen['verdict'])
+            available += any(c['verdict'] == 'gain' for c in weights)
+        if rhos:
+            rho = np.nanmedian(np.array(rhos), axis=0)
+            out[name] = {'rho_psnr': float(rho[0]), 'rho_lpips': float(rho[1]), 'runs': len(verdicts),
+                         'harmful': verdicts.count('harm'), 'gain_available': available,
+                         'gain_handed': verdicts.count('gain')}
+    return out
+
+
 def tune(records):
     """Every rule of a small grid, ranked: no harmful hand-back first, then the share of gains handed back, then
     the regret."""
@@ -318,7 +372,13 @@ def run_evaluation(args):
     result = evaluate(records, rule)
     lines = [f'# Selection accuracy over {len(records)} runs', ''] + report_lines("the product's rule (defaults)",
                                                                                   result, rule)
-    record = {'rule': rule, 'result': result}
+    ranking = signal_ranking(records, rule['margin_db'])
+    lines += ['', '## each GT-free signal alone, over the weight candidates', '',
+              '| signal | rank correlation with GT PSNR-Y (median) | with GT LPIPS | its first choice: harmful | '
+              'gains handed back |', '| --- | --- | --- | --- | --- |']
+    lines += [f'| {name} | {r["rho_psnr"]:+.2f} | {r["rho_lpips"]:+.2f} | {r["harmful"]} of {r["runs"]} | '
+              f'{r["gain_handed"]} of {r["gain_available"]} |' for name, r in ranking.items()]
+    record = {'rule': rule, 'result': result, 'signals': ranking}
     if args.tune:
         ranked = tune(records)
         lines += ['', '## best rules on these records (--tune)', '',

@@ -1,5 +1,6 @@
 """benchmarks/selection_accuracy.py: the GT verdicts of candidates and what a rule's evaluation counts (harmful
 hand-backs, gains handed back, regret), on constructed records."""
+import math
 import os
 import sys
 
@@ -8,7 +9,7 @@ import pytest
 from tta_helpers import REPO_ROOT
 
 sys.path.insert(0, os.path.join(REPO_ROOT, 'benchmarks'))
-from selection_accuracy import evaluate, product_rule, verdict  # noqa: E402
+from selection_accuracy import evaluate, product_rule, rank_correlation, signal_ranking, verdict  # noqa: E402
 
 BASE = {'psnr_y': 25.0, 'lpips': 0.300}
 
@@ -60,3 +61,30 @@ def test_gains_and_regret_are_also_counted_against_the_candidates_the_rule_offer
     assert (result['gain_available_offered'], result['gain_handed_offered']) == (1, 1)
     assert result['regret_db'] == pytest.approx((0.2 + 0.6) / 2)
     assert result['regret_offered_db'] == pytest.approx(0.0)
+
+
+def test_rank_correlation_orders_not_values():
+    assert rank_correlation([1, 2, 3, 4], [10, 20, 35, 100]) == pytest.approx(1.0)
+    assert rank_correlation([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    assert rank_correlation([1, 2, 2, 3], [1, 2, 2, 3]) == pytest.approx(1.0)  # ties share a rank
+    assert math.isnan(rank_correlation([1, 1, 1], [1, 2, 3]))
+
+
+def with_consistency(c, value):
+    return dict(c, gt=dict(c['gt'], lr_consistency=value))
+
+
+def test_each_signal_alone_is_scored_by_its_ranking_and_its_first_choice():
+    """Self-validation ranks these weights as the GT does; the LR consistency prefers the harmful one."""
+    runs = [record(with_consistency(candidate('iter 40', 25.3, 0.29, 30.3, 0.19, 40, 1.0), 31.0),
+                   with_consistency(candidate('iter 80', 24.0, 0.35, 29.5, 0.19, 80, 1.0), 33.0),
+                   with_consistency(candidate('iter 80 + projection (bicubic_aa)', 26.0, 0.2, 35.0, 0.1, 80, 1.0,
+                                              'bicubic_aa'), 40.0))]  # projections are left out
+    runs[0]['candidates'][0] = with_consistency(runs[0]['candidates'][0], 30.0)
+    ranking = signal_ranking(runs, margin_db=0.05)
+    sv = ranking['self-validation PSNR-Y (bicubic_aa)']
+    lr = ranking['LR consistency PSNR(D(S), X), whole images']
+    assert sv['rho_psnr'] == pytest.approx(1.0)
+    assert (sv['harmful'], sv['gain_handed'], sv['gain_available']) == (0, 1, 1)
+    assert lr['rho_psnr'] == pytest.approx(-0.5) and (lr['harmful'], lr['gain_handed']) == (1, 0)
+    assert 'self-validation PSNR-Y (branch)' not in ranking  # not recorded
