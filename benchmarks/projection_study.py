@@ -76,11 +76,11 @@ def study_set(set_dir, args, logger):
     family = candidate_family([], (), KINDS)  # the source, then its projection of each kind
     scorer, gts = Scorer(cfg, model.opt['scale'], metrics=('psnr_y', 'lpips')), read_gts(pairs)
     noise_matched = noise_matched_gains(model, args.steps)
-    rows = []
+    rows, outputs = [], {}  # the source's whole outputs, computed once for every step count
     for steps in args.steps:
         model.gate_opt['projection_steps'] = steps
         sv = model_signals(model, family, ['bicubic_aa'])['bicubic_aa']
-        gt, _ = gt_scores(model, family, pairs, scorer, gts)
+        gt, _ = gt_scores(model, family, pairs, scorer, gts, outputs)
         for i, candidate in enumerate(family[1:], start=1):
             rows.append({'kind': candidate.projection, 'steps': steps, 'gt': gt[i], 'verdict': verdict(gt[i], gt[0]),
                          'd_psnr': gt[i]['psnr_y'] - gt[0]['psnr_y'], 'd_lpips': gt[i]['lpips'] - gt[0]['lpips'],

@@ -79,18 +79,21 @@ def model_signals(model, family, references):
     return signals
 
 
-def gt_scores(model, family, pairs, scorer, gts):
+def gt_scores(model, family, pairs, scorer, gts, outputs=None):
     """(rows, output blends): per candidate, GT PSNR-Y and LPIPS of its whole outputs and their LR consistency
     PSNR(D(S), X) in dB; and the same for the output-space blends S_0 + a (S - S_0) of the source and the last
     checkpoint, one per ``gate.alphas`` (to set beside the weight-space blends). The net runs once per weights; each
-    projection is applied to those whole outputs (tile 0: what ``BackProjected`` gives an untiled image)."""
+    projection is applied to those whole outputs (tile 0: what ``BackProjected`` gives an untiled image).
+    ``outputs``: a dict {(iteration, alpha): {stem: output}} that is filled and reused, so that calls with other
+    projection settings on the same model and images run no net again."""
     import torch
     from tta_sr.models.selector import psnr_y
     from tta_sr.ops.back_projection import back_project
     from tta_sr.ops.downscalers import downscale
     from tta_sr.utils.image_io import read_image, to_tensor
     lrs = {stem: to_tensor(read_image(lr)[0], model.device) for stem, lr, _ in pairs}
-    net, outputs, rows, scale = None, {}, [], model.opt['scale']
+    net, rows, scale = None, [], model.opt['scale']
+    outputs = {} if outputs is None else outputs
     last, output_blends = max((c.iteration or 0) for c in family), []
 
     def score(srs):
