@@ -6,9 +6,9 @@ For each set (``lr/`` and ``gt/``) and the source model M_0 alone (no adaptation
 - its GT verdict on the whole images, against M_0's (``selection_accuracy.verdict``: a *gain* is PSNR-Y >= base +
   0.05 dB with LPIPS <= base + 0.002, *harm* PSNR-Y < base - 0.05 or LPIPS > base + 0.005);
 - the GT-free signals the selector could use: its self-validation PSNR-Y gain over M_0 one scale down
-  (``score_candidates``, reference ``bicubic_aa``); the same with a noise-matched input, X_d' = X_d + the centre
-  crop of X's own LR residual X - D(M_0(X)) (so that X_d' carries what the model removes from X, noise and JPEG
-  included); and, per set, the branch's degradation estimate (residual gate, blur sigma) and Donoho's MAD noise.
+  (``score_candidates``, reference ``bicubic_aa``); the same with the noise-matched input X_d' = X_d + the centre
+  crop of X's own LR residual X - D(M_0(X)) (``selector.reference_pair``: X_d' carries what the model removes from X,
+  noise and JPEG included); and, per set, the branch's degradation estimate (residual gate, blur sigma) and Donoho's MAD noise.
 
 The images of a set are spread over it (every k-th of the sorted stems), so that sets built from one HR folder with
 different seeds do not all hold the same photos. Writes ``<out>/projection_study.{json,md}``; a set recorded already
@@ -37,20 +37,16 @@ def spread(pairs, n):
 
 def noise_matched_gains(model, steps):
     """{steps: mean over the judged crops of PSNR-Y(P(M_0(X_d'), X_d'), X) - PSNR-Y(M_0(X_d'), X)}, P the neutral
-    projection with that many steps and X_d' = X_d + the centre crop of r = X - D(M_0(X)), D antialiased bicubic."""
+    projection with that many steps and X_d' the noise-matched input of ``selector.reference_pair``."""
     import torch
     from tta_sr.models.candidates import Candidate
-    from tta_sr.models.selector import psnr_y
-    from tta_sr.ops.back_projection import NEUTRAL, back_project
-    from tta_sr.ops.downscalers import downscale
+    from tta_sr.models.selector import psnr_y, reference_pair
+    from tta_sr.ops.back_projection import back_project
     net, scale = model.candidate_net(Candidate()), model.opt['scale']
     gains = {k: [] for k in steps}
     with torch.no_grad():
-        for x_d, x in model.reference_pairs:
-            r = x - downscale(net(x).float(), scale, NEUTRAL)
-            h, w = x_d.shape[-2:]
-            top, left = (r.shape[-2] - h) // 2, (r.shape[-1] - w) // 2
-            noisy = x_d + r[..., top:top + h, left:left + w]
+        for _, x in model.reference_pairs:
+            noisy, x = reference_pair(x, scale, 'noise_matched', source=net)
             out = net(noisy).float()
             base = float(psnr_y(out.clamp(0, 1), x)[0])
             for k in steps:

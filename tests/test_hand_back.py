@@ -13,9 +13,9 @@ import torch
 import tta_sr  # noqa: F401
 from tta_sr.data.lr_image_dataset import LRImageDataset
 from tta_sr.models.candidates import Candidate, blend_state, candidate_family
-from tta_sr.models.selector import choose, degradation_estimate, psnr_y
+from tta_sr.models.selector import choose, degradation_estimate, psnr_y, reference_pair
 from tta_sr.ops.back_projection import BackProjected, back_project
-from tta_sr.ops.downscalers import downscale
+from tta_sr.ops.downscalers import downscale, gaussian_blur
 from tta_sr.options.schema import OptionError, resolve
 from tta_sr.options.stage2 import GATE
 from tta_sr.weights.resolver import load_state_dict
@@ -44,6 +44,25 @@ def test_a_back_projected_net_is_projected_onto_its_own_input():
     assert (downscale(net(x), 4, 'bicubic_aa') - x).abs().max() > 0.2
 
 
+def test_the_noise_matched_reference_adds_back_the_noise_the_source_removes_from_x():
+    torch.manual_seed(0)
+    replicate = torch.nn.Upsample(scale_factor=4, mode='nearest')
+    # a source that keeps everything of a flat X (its downscale is X), or only darkens it (a cast is not noise):
+    # X_d' is the plain downscale
+    flat = torch.full((1, 3, 32, 32), 0.4)
+    for source in (replicate, lambda lr: replicate(lr) - 0.1):
+        assert torch.allclose(reference_pair(flat, 4, 'noise_matched', source=source)[0],
+                              reference_pair(flat, 4, 'bicubic_aa')[0], atol=1e-5)
+    # a source that removes noise n from X = flat + n: X_d' = D(X) + the centre 8 x 8 of n, less its slow part
+    noise = 0.05 * torch.randn(1, 3, 32, 32)
+    noisy, same = reference_pair(flat + noise, 4, 'noise_matched', source=lambda lr: replicate(flat))
+    assert torch.equal(same, flat + noise)
+    expected = reference_pair(flat + noise, 4, 'bicubic_aa')[0] + (noise - gaussian_blur(noise, 3.0))[..., 12:20, 12:20]
+    assert torch.allclose(noisy, expected.clamp(0, 1), atol=1e-5)
+    assert (noisy - 0.4).std() > 0.03  # as noisy as X, where D(X) alone is not
+    assert (reference_pair(flat + noise, 4, 'bicubic_aa')[0] - 0.4).std() < 0.02
+
+
 def test_blends_go_from_the_source_to_the_adapted_weights():
     source = {'w': torch.zeros(3), 'n': torch.tensor(0)}
     adapted = {'w': torch.tensor([1.0, 2.0, 4.0]), 'n': torch.tensor(7)}
@@ -64,8 +83,8 @@ def test_the_family_holds_the_source_every_checkpoint_the_blends_and_their_proje
 CLEAN = {'blur_sigma': 0.0, 'residual_gate': 0.001}
 
 
-def row(psnr, lpips, projection=None, name='c'):
-    return {'name': name, 'sv_psnr_y': psnr, 'sv_lpips': lpips, 'projection': projection}
+def row(psnr, lpips, projection=None, name='c', nm=20.0):
+    return {'name': name, 'sv_psnr_y': psnr, 'sv_lpips': lpips, 'projection': projection, 'nm_psnr_y': nm}
 
 
 def test_the_selector_prefers_a_blend_when_the_full_adaptation_trades_lpips_for_psnr():
@@ -82,6 +101,20 @@ def test_the_selector_prefers_a_blend_when_the_full_adaptation_trades_lpips_for_
     heavy = dict(CLEAN, residual_gate=opt['max_residual_gate'] + 0.1)  # the bank does not explain the LR
     chosen, reason = choose([source, full, blend], opt, heavy)
     assert chosen == 0 and 'not trusted' in reason
+
+
+@pytest.mark.parametrize('max_loss', [None, 0.0, 0.05])
+def test_a_candidate_that_loses_on_the_noise_matched_input_is_refused(max_loss):
+    """The clean reference sees a gain (+0.3 dB, lower LPIPS) that the noise-matched input, as noisy as X, calls a
+    0.03 dB loss; a blend gains less but loses nothing there."""
+    opt = resolve(GATE, {'max_noise_matched_loss_db': max_loss}, 'gate')
+    source, noisy_gain, blend = row(30.0, 0.20, nm=20.0), row(30.3, 0.18, nm=19.97), row(30.1, 0.19, nm=20.01)
+    chosen, reason = choose([source, noisy_gain, blend], opt, CLEAN)
+    assert chosen == (2 if max_loss == 0.0 else 1)
+    chosen, reason = choose([source, noisy_gain, row(math.nan, 0.19, nm=math.nan)], opt, CLEAN)
+    assert chosen == (0 if max_loss == 0.0 else 1)
+    if max_loss == 0.0:
+        assert 'no noise-matched loss over 0 dB' in reason
 
 
 @pytest.mark.parametrize('per_db', [0.0, 0.005])
@@ -181,6 +214,7 @@ def test_a_run_that_helps_hands_back_adapted_weights_with_every_candidate_scored
     chosen = next(c for c in gate['candidates'] if c['name'] == gate['chosen'])
     src = gate['candidates'][0]
     assert src['name'] == 'source' and chosen['sv_psnr_y'] > src['sv_psnr_y'] + 1
+    assert chosen['nm_psnr_y'] >= src['nm_psnr_y']  # checked on the noise-matched input too (on by default)
     assert [c['name'] for c in gate['candidates']] == ['source', 'iter 30', 'iter 30 x0.25', 'iter 30 x0.5',
                                                        'iter 30 x0.75']
     assert gate['seconds'] > 0 and gate['seconds_per_candidate'] > 0

@@ -124,3 +124,17 @@ def test_report_holds_one_image_at_a_time(tmp_path, synthetic_images):
         out = write_report(tmp_path / f'run{count}', images(), metrics=['psnr_y'])
         assert alive_when_asked == [0] * count
         assert len(json.loads(open(out['json']).read())['images']) == count
+
+
+def test_the_candidates_plot_has_a_noise_matched_panel_where_it_was_scored(tmp_path):
+    from tta_sr.report.curves import plot_candidates
+
+    def selection(nm):
+        rows = [{'name': n, 'iteration': it, 'alpha': a, 'projection': None, 'sv_psnr_y': p, 'sv_lpips': 0.2,
+                 **({'nm_psnr_y': p - 1} if nm else {})}
+                for n, it, a, p in (('source', None, 0.0, 30.0), ('iter 20', 20, 1.0, 30.2), ('iter 40', 40, 1.0, 30.4),
+                                    ('iter 40 x0.5', 40, 0.5, 30.3))]
+        return {'candidates': rows, 'chosen': 'iter 40'}
+    widths = [cv2.imread(plot_candidates(str(tmp_path / f'{nm}.png'), selection(nm))).shape[1] for nm in (False, True)]
+    assert widths[1] > widths[0] * 1.3
+    assert plot_candidates(str(tmp_path / 'none.png'), {'candidates': [], 'chosen': 'source'}) is None

@@ -9,7 +9,8 @@ import pytest
 from tta_helpers import REPO_ROOT
 
 sys.path.insert(0, os.path.join(REPO_ROOT, 'benchmarks'))
-from selection_accuracy import evaluate, product_rule, rank_correlation, signal_ranking, verdict  # noqa: E402
+from selection_accuracy import (common_records, evaluate, product_rule, rank_correlation, signal_ranking,  # noqa: E402
+                                tune, verdict)
 
 BASE = {'psnr_y': 25.0, 'lpips': 0.300}
 
@@ -21,16 +22,20 @@ def test_a_gain_needs_both_metrics_and_harm_either():
     assert verdict({'psnr_y': 24.94, 'lpips': 0.2}, BASE) == 'harm'
 
 
-def candidate(name, gt_psnr, gt_lpips, sv_psnr, sv_lpips, iteration=None, alpha=0.0, projection=None):
+def candidate(name, gt_psnr, gt_lpips, sv_psnr, sv_lpips, iteration=None, alpha=0.0, projection=None, nm=20.0):
+    """``nm``: the noise-matched self-validation PSNR-Y (None: not recorded)."""
     gt = {'psnr_y': gt_psnr, 'lpips': gt_lpips}
+    sv = {'bicubic_aa': {'sv_psnr_y': sv_psnr, 'sv_lpips': sv_lpips}}
+    if nm is not None:
+        sv['noise_matched'] = {'sv_psnr_y': nm, 'sv_lpips': sv_lpips}
     return {'name': name, 'iteration': iteration, 'alpha': alpha, 'projection': projection, 'gt': gt,
-            'verdict': verdict(gt, BASE), 'sv': {'bicubic_aa': {'sv_psnr_y': sv_psnr, 'sv_lpips': sv_lpips}}}
+            'verdict': verdict(gt, BASE), 'sv': sv}
 
 
-def record(*candidates, gate=0.01):
+def record(*candidates, gate=0.01, nm=20.0):
     return {'set': 's', 'method': 'hr_aware', 'model': 'm', 'lr': 5e-6, 'noise_mad': 1.0,
             'degradation': {'blur_sigma': 0.0, 'residual_gate': gate},
-            'candidates': [candidate('source', 25.0, 0.300, 30.0, 0.20)] + list(candidates)}
+            'candidates': [candidate('source', 25.0, 0.300, 30.0, 0.20, nm=nm)] + list(candidates)}
 
 
 def test_harm_gains_and_regret_are_counted_against_the_ground_truth():
@@ -61,6 +66,30 @@ def test_gains_and_regret_are_also_counted_against_the_candidates_the_rule_offer
     assert (result['gain_available_offered'], result['gain_handed_offered']) == (1, 1)
     assert result['regret_db'] == pytest.approx((0.2 + 0.6) / 2)
     assert result['regret_offered_db'] == pytest.approx(0.0)
+
+
+def test_the_noise_matched_check_refuses_what_loses_on_a_noisy_input_and_needs_its_scores():
+    """The clean reference calls iter 80 a gain (the GT: harm); on the noise-matched input it loses 0.1 dB."""
+    noisy = record(candidate('iter 80', 24.0, 0.35, 31.0, 0.19, 80, 1.0, nm=19.9),
+                   candidate('iter 80 x0.5', 25.3, 0.29, 30.2, 0.199, 80, 0.5, nm=20.0))
+    checked, unchecked = product_rule(), dict(product_rule(), max_noise_matched_loss_db=None)
+    assert [r['chosen'] for r in evaluate([noisy], checked)['per_run']] == ['iter 80 x0.5']
+    assert [r['chosen'] for r in evaluate([noisy], unchecked)['per_run']] == ['iter 80']
+    # a record without the noise-matched scores: not evaluated by the check, unless the residual gate keeps the
+    # source before any score is read
+    old = record(candidate('iter 80', 25.4, 0.28, 30.5, 0.18, 80, 1.0), nm=None)
+    assert evaluate([old], checked)['runs'] == 0 and evaluate([old], unchecked)['runs'] == 1
+    distrusted = evaluate([record(candidate('iter 80', 25.4, 0.28, 30.5, 0.18, 80, 1.0), nm=None, gate=0.5)], checked)
+    assert [r['chosen'] for r in distrusted['per_run']] == ['source']
+
+
+def test_the_tuner_judges_every_rule_on_the_same_runs():
+    """A record without the noise-matched scores would be skipped by the rules that read them and counted by the
+    others; the tuner leaves it out for all."""
+    with_nm = record(candidate('iter 80', 25.4, 0.28, 30.5, 0.18, 80, 1.0, nm=20.1))
+    without = record(candidate('iter 80', 24.0, 0.35, 31.0, 0.19, 80, 1.0), nm=None)
+    assert common_records([with_nm, without]) == [with_nm]
+    assert {res['runs'] for _, res in tune(common_records([with_nm, without]))} == {1}
 
 
 def test_rank_correlation_orders_not_values():

@@ -45,11 +45,11 @@ from basicsr.utils.registry import MODEL_REGISTRY
 
 from tta_sr.data.crop_budget import crop, crop_boxes, round_robin
 from tta_sr.data.lr_image_dataset import LRImageDataset
-from tta_sr.models.candidates import blend_state, candidate_family
+from tta_sr.models.candidates import Candidate, blend_state, candidate_family
 from tta_sr.models.branch_components import Controller, build_far
 from tta_sr.models.model_base import TTASRModelMixin, load_weights_into
-from tta_sr.models.selector import (Selection, choose, degradation_estimate, distrust_reason, projected,
-                                    reference_pair, self_validation_scores)
+from tta_sr.models.selector import (Selection, choose, degradation_estimate, distrust_reason, mean_psnr_y,
+                                    projected, reference_pair, self_validation_scores)
 from tta_sr.models.source_weights import SourceWeights
 from tta_sr.models.sr_adaptation import SRAdaptationMixin, lr_image_tensor, select_trainable  # noqa: F401 (re-exported)
 from tta_sr.ops.back_projection import BackProjected, branch_degrader
@@ -297,11 +297,24 @@ class HRAwareTTAModel(SRAdaptationMixin, TTASRModelMixin, SRModel):
     def reference_pairs(self):
         """[(X_d, X)] of the judged crops (``tta_sr.models.selector.reference_pair``), computed once; a crop smaller
         than 4 x scale is reflect-padded to that size first (X_d of at least 4 pixels)."""
-        reference, side = self.gate_opt['reference'], 4 * self.opt['scale']
+        reference = self.gate_opt['reference']
         if reference == 'branch' and self.net_recon is None:
             raise ValueError("gate.reference 'branch' needs a reconstruction branch; train.mode 'fixed' has none")
+        return self._pairs(reference)
+
+    @functools.cached_property
+    def noise_matched_pairs(self):
+        """[(X_d', X)] of the judged crops with the noise-matched input (``gate.max_noise_matched_loss_db``'s check),
+        computed once; None when the check is off."""
+        if self.gate_opt['max_noise_matched_loss_db'] is None:
+            return None
+        return self._pairs('noise_matched')
+
+    def _pairs(self, reference):
+        side = 4 * self.opt['scale']
+        source = self.candidate_net(Candidate()) if reference == 'noise_matched' else None
         return [reference_pair(to_tensor(pad_to_min_size(rgb, side, side), self.device)[0][None], self.opt['scale'],
-                               reference, self.net_recon) for rgb in self.gate_crops]
+                               reference, self.net_recon, source) for rgb in self.gate_crops]
 
     def degrader(self, kind):
         """The D of a projection kind: None (neutral, antialiased bicubic) or the branch's ``branch_degrader``."""
@@ -346,20 +359,26 @@ class HRAwareTTAModel(SRAdaptationMixin, TTASRModelMixin, SRModel):
 
     @torch.no_grad()
     def score_candidates(self, family):
-        """Every candidate's dict (``Candidate.as_dict``) with its self-validation scores on the reference pairs; the
-        net runs once per weights, each projection is applied to those outputs."""
+        """Every candidate's dict (``Candidate.as_dict``) with its self-validation scores on the reference pairs, and
+        ``nm_psnr_y`` on the noise-matched pairs when that check is on; the net runs once per weights and pairs, each
+        projection is applied to those outputs."""
         from tta_sr.archs.lpips_arch import build_lpips
-        lpips, pairs, scale = build_lpips(device=self.device), self.reference_pairs, self.opt['scale']
+        lpips, scale, steps = build_lpips(device=self.device), self.opt['scale'], self.gate_opt['projection_steps']
+        pair_sets = {'': self.reference_pairs, 'nm': self.noise_matched_pairs}
         net, rows, outputs = self.source.copy(self.get_bare_model(self.net_g), self.device), [], {}
         for candidate in family:
             key = (candidate.iteration, candidate.alpha)
             if key not in outputs:  # the crops are small: every weights' outputs are kept for their projections
                 net.load_state_dict(self.candidate_state(candidate))
-                outputs[key] = [net(x_d) for x_d, _ in pairs]
-            out = outputs[key]
+                outputs[key] = {k: [net(x_d) for x_d, _ in pairs] for k, pairs in pair_sets.items() if pairs}
+            outs = outputs[key]
             if candidate.projection:
-                out = projected(out, pairs, scale, self.gate_opt['projection_steps'], self.degrader(candidate.projection))
-            rows.append(dict(candidate.as_dict(), **self_validation_scores(out, pairs, lpips)))
+                degrader = self.degrader(candidate.projection)
+                outs = {k: projected(out, pair_sets[k], scale, steps, degrader) for k, out in outs.items()}
+            row = dict(candidate.as_dict(), **self_validation_scores(outs[''], pair_sets[''], lpips))
+            if 'nm' in outs:
+                row['nm_psnr_y'] = mean_psnr_y(outs['nm'], pair_sets['nm'])
+            rows.append(row)
         return rows
 
     @functools.cached_property
@@ -400,8 +419,9 @@ class HRAwareTTAModel(SRAdaptationMixin, TTASRModelMixin, SRModel):
         self.gate_result = selection.as_dict()
         logger = get_root_logger()
         for row in rows:
+            noise_matched = f', noise-matched {row["nm_psnr_y"]:.3f} dB' if 'nm_psnr_y' in row else ''
             logger.info(f'candidate {row["name"]:<40} self-validation PSNR-Y {row["sv_psnr_y"]:.3f} dB, '
-                        f'LPIPS {row["sv_lpips"]:.4f}')
+                        f'LPIPS {row["sv_lpips"]:.4f}{noise_matched}')
         seen = ('no branch to estimate the degradation' if degradation is None else
                 f'the branch sees blur sigma {degradation["blur_sigma"]:.2f}, residual gate '
                 f'{degradation["residual_gate"]:.3f}')

@@ -102,8 +102,10 @@ GATE = Block('what the run hands back: the GT-free selector (`tta_sr.models.sele
              '(`tta_sr.models.candidates`)', {
     'enabled': Option(True, (bool,), 'false: hand back the adapted model whatever it does'),
     'reference': Option('bicubic_aa', (str,), 'how each judged LR crop X is downscaled into the self-validation '
-                                              'input X_d: a neutral downscaler, or the branch R with X\'s own '
-                                              'degradation embedding', choices=('bicubic_aa', 'branch')),
+                                              'input X_d: a neutral downscaler, the branch R with X\'s own '
+                                              'degradation embedding, or the neutral one plus X\'s own LR residual '
+                                              'X - D(M_0(X)) (`noise_matched`)',
+                        choices=('bicubic_aa', 'branch', 'noise_matched')),
     'checkpoints': Option(True, (bool,), 'the weights at every validation are candidates (else only the last)'),
     'alphas': Option([0.25, 0.5, 0.75], (list,), 'weight-space blends theta_0 + a (theta - theta_0) of the last '
                                                  'weights that are candidates'),
@@ -114,6 +116,9 @@ GATE = Block('what the run hands back: the GT-free selector (`tta_sr.models.sele
     'max_lpips_increase': Option(0.0, NUM, 'and keep its self-validation LPIPS within the source\'s + this'),
     'lpips_per_db': Option(0.005, NUM, 'and lower that LPIPS by at least this much more for each dB of its PSNR-Y '
                                      'gain (a blur buys PSNR-Y without lowering LPIPS)'),
+    'max_noise_matched_loss_db': Option(0.0, NUM, 'and keep its self-validation PSNR-Y with the noise-matched input '
+                                                   '(X_d plus X\'s own LR residual) within this of the source\'s '
+                                                   '(dB; null: not checked)', nullable=True),
     'max_residual_gate': Option(0.05, NUM, 'above this residual gate g(E_deg(X)) of the branch (what its downscaler '
                                            'bank does not explain: noise, JPEG, heavy blur) self-validation is not '
                                            'trusted and the source model is kept'),

@@ -51,17 +51,19 @@ def plot_curve(path, name, points, xlabel='iteration'):
 
 
 def plot_candidates(path, selection):
-    """The selector's scores against the blend weight a (the source at 0, the last weights at 1), one line per
-    projection, earlier checkpoints as points at 1, the chosen candidate starred; ``selection``: the ``gate`` dict of
+    """The selector's scores against the blend weight a (the source at 0, the last weights at 1; the noise-matched
+    PSNR-Y too where it was scored), one line per projection, earlier checkpoints as points at 1, the chosen candidate starred; ``selection``: the ``gate`` dict of
     ``metrics.json``. Returns ``path``, or ``None`` without candidates."""
     rows = [c for c in selection.get('candidates') or [] if math.isfinite(c.get('sv_psnr_y', math.nan))]
     if not rows:
         return None
     last = max((c['iteration'] for c in rows if c['iteration'] is not None), default=None)
-    fig = _figure(8, 3)
-    for i, (key, title) in enumerate((('sv_psnr_y', 'self-validation PSNR-Y (dB) ↑'),
-                                      ('sv_lpips', 'self-validation LPIPS ↓'))):
-        ax = fig.add_subplot(1, 2, i + 1)
+    panels = [('sv_psnr_y', 'self-validation PSNR-Y (dB) ↑'), ('sv_lpips', 'self-validation LPIPS ↓')]
+    if all(math.isfinite(c.get('nm_psnr_y', math.nan)) for c in rows):
+        panels.append(('nm_psnr_y', 'noise-matched PSNR-Y (dB) ↑'))
+    fig = _figure(4 * len(panels), 3)
+    for i, (key, title) in enumerate(panels):
+        ax = fig.add_subplot(1, len(panels), i + 1)
         for kind in dict.fromkeys(c['projection'] for c in rows):
             line = sorted((c['alpha'], c[key]) for c in rows if c['projection'] == kind
                           and c['iteration'] in (None, last))
