@@ -38,7 +38,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 GAIN_PSNR, GAIN_LPIPS, HARM_PSNR, HARM_LPIPS = 0.05, 0.002, 0.05, 0.005
-REFERENCES = ('bicubic_aa', 'branch')
+REFERENCES = ('bicubic_aa', 'branch', 'noise_matched')
 PROJECTIONS = ('bicubic_aa', 'branch')
 
 
@@ -211,7 +211,7 @@ def product_rule():
     """The rule of the product's declared defaults (``tta_sr.options.stage2.GATE``)."""
     from tta_sr.options.stage2 import GATE
     d = {k: GATE.default(k) for k in ('reference', 'margin_db', 'max_lpips_increase', 'lpips_per_db',
-                                      'max_residual_gate', 'projection')}
+                                      'max_noise_matched_loss_db', 'max_residual_gate', 'projection')}
     return dict(d, projection=tuple(d['projection']), checkpoints=GATE.default('checkpoints'))
 
 
@@ -223,13 +223,16 @@ def offered(record, rule):
 
 
 def select(record, rule):
-    """Index (into record['candidates']) of the candidate the rule hands back, or None when the rule's reference
-    was not recorded."""
-    from tta_sr.models.selector import choose
+    """Index (into record['candidates']) of the candidate the rule hands back, or None when a score the rule reads
+    (its reference, the noise-matched check's) was not recorded."""
+    from tta_sr.models.selector import choose, distrust_reason
     rows = offered(record, rule)
-    if rule['reference'] not in rows[0]['sv']:
-        return None
-    scored = [dict(c, **c['sv'][rule['reference']]) for c in rows]
+    check = rule['max_noise_matched_loss_db'] is not None
+    if rule['reference'] not in rows[0]['sv'] or (check and 'noise_matched' not in rows[0]['sv']):
+        # the source is kept before any score is read where the residual gate distrusts the LR
+        return 0 if distrust_reason(record['degradation'], rule) else None
+    scored = [dict(c, **c['sv'][rule['reference']],
+                   nm_psnr_y=c['sv']['noise_matched']['sv_psnr_y'] if check else None) for c in rows]
     chosen, _ = choose(scored, rule, record['degradation'])
     return record['candidates'].index(rows[chosen])
 
@@ -274,6 +277,7 @@ def evaluate(records, rule):
 SIGNALS = {  # GT-free scores of a candidate in a record, higher meaning better
     'self-validation PSNR-Y (bicubic_aa)': lambda c: c['sv'].get('bicubic_aa', {}).get('sv_psnr_y'),
     'self-validation PSNR-Y (branch)': lambda c: c['sv'].get('branch', {}).get('sv_psnr_y'),
+    'self-validation PSNR-Y (noise_matched)': lambda c: c['sv'].get('noise_matched', {}).get('sv_psnr_y'),
     'LR consistency PSNR(D(S), X), whole images': lambda c: c['gt'].get('lr_consistency'),
 }
 
@@ -324,15 +328,24 @@ def signal_ranking(records, margin_db):
     return out
 
 
+def common_records(records):
+    """The records that hold every self-validation reference any of them holds, so that every rule is judged on
+    the same runs (a rule that reads a score a record lacks would skip that run)."""
+    seen = set().union(*(r['candidates'][0]['sv'] for r in records))
+    return [r for r in records if set(r['candidates'][0]['sv']) >= seen]
+
+
 def tune(records):
     """Every rule of a small grid, ranked: no harmful hand-back first, then the share of gains handed back, then
-    the regret."""
+    the regret; ``records``: :func:`common_records`' ones."""
     results = []
-    for reference, margin, lpips, per_db, gate, projection, checkpoints in itertools.product(
+    for reference, margin, lpips, per_db, nm_loss, gate, projection, checkpoints in itertools.product(
             REFERENCES, (0.0, 0.05, 0.1, 0.2, 0.3), (-0.005, -0.002, 0.0, 0.002), (0.0, 0.005, 0.01, 0.02),
-            (0.01, 0.02, 0.05, 0.1, 0.2, 1.0), ((), ('bicubic_aa',), ('branch',), PROJECTIONS), (True, False)):
+            (None, 0.0, 0.05), (0.01, 0.02, 0.05, 0.1, 0.2, 1.0), ((), ('bicubic_aa',), ('branch',), PROJECTIONS),
+            (True, False)):
         rule = {'reference': reference, 'margin_db': margin, 'max_lpips_increase': lpips, 'lpips_per_db': per_db,
-                'max_residual_gate': gate, 'projection': projection, 'checkpoints': checkpoints}
+                'max_noise_matched_loss_db': nm_loss, 'max_residual_gate': gate, 'projection': projection,
+                'checkpoints': checkpoints}
         result = evaluate(records, rule)
         if result['runs']:
             results.append((rule, result))
@@ -342,8 +355,10 @@ def tune(records):
 
 
 def rule_text(rule):
+    noise = ('' if rule.get('max_noise_matched_loss_db') is None else
+             f'noise-matched loss at most {rule["max_noise_matched_loss_db"]:g} dB, ')
     return (f'reference {rule["reference"]}, margin {rule["margin_db"]} dB, LPIPS within {rule["max_lpips_increase"]:+} '
-            f'and {rule["lpips_per_db"]:g} lower per dB, '
+            f'and {rule["lpips_per_db"]:g} lower per dB, {noise}'
             f'trusted up to residual gate {rule["max_residual_gate"]:g}, projection {",".join(rule["projection"]) or "none"}, '
             f'checkpoints {"all" if rule["checkpoints"] else "last only"}')
 
@@ -383,8 +398,9 @@ def run_evaluation(args):
               f'{r["gain_handed"]} of {r["gain_available"]} |' for name, r in ranking.items()]
     record = {'rule': rule, 'result': result, 'signals': ranking}
     if args.tune:
-        ranked = tune(records)
-        lines += ['', '## best rules on these records (--tune)', '',
+        common = common_records(records)
+        ranked = tune(common)
+        lines += ['', f'## best rules on the {len(common)} runs that recorded every reference (--tune)', '',
                   '| rule | harmful | gains handed back | regret (dB) |', '| --- | --- | --- | --- |']
         for rule_, res in ranked[:args.top]:
             lines.append(f'| {rule_text(rule_)} | {res["harmful"]} | {res["gain_handed"]}/{res["gain_available"]} | '
