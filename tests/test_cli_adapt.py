@@ -44,6 +44,7 @@ def test_adapt_end_to_end_and_its_option_file_repeats_the_run(tmp_path, capfd):
     assert 'adapt: 100%' in printed.err and '2/2' in printed.err and 'loss=' in printed.err
     assert 'INFO:' not in printed.err + printed.out and 'Start training' in ''.join(
         open(run / f).read() for f in os.listdir(run) if f.endswith('.log'))
+    assert 'upscaled once per weights (twice with the noise-matched check)' in printed.out  # the plan
     for line in (f'adapted weights: {weights}', f'report:          {run / "report.html"}',
                  f'upscaled images: {run / "results" / "adapted"}/', f'-opt {option_file}'):
         assert line in printed.out, line
