@@ -1,4 +1,7 @@
 """Tests for tta_sr/losses/degradation_contrastive_loss.py, alone and training a tiny stage-1 branch."""
+import random
+
+import numpy as np
 import pytest
 import torch
 from torch.nn import functional as F
@@ -64,6 +67,8 @@ def test_a_tiny_branch_trained_with_the_contrastive_loss_tells_degradations_apar
     del opt['network_far'], opt['train']['far_opt'], opt['train']['controller']
     opt = parsed(opt, tmp_path)
     torch.manual_seed(0)
+    random.seed(0)  # the degradations are drawn with random and numpy: seeded, the run does not depend on the
+    np.random.seed(0)  # tests before it
     model = build_model(opt)
     dataset = HRDegradationDataset(opt['datasets']['train'])
     before = embedding_margin(model.net_g.eval())
