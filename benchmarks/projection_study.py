@@ -6,9 +6,11 @@ For each set (``lr/`` and ``gt/``) and the source model M_0 alone (no adaptation
 - its GT verdict on the whole images, against M_0's (``selection_accuracy.verdict``: a *gain* is PSNR-Y >= base +
   0.05 dB with LPIPS <= base + 0.002, *harm* PSNR-Y < base - 0.05 or LPIPS > base + 0.005);
 - the GT-free signals the selector could use: its self-validation PSNR-Y gain over M_0 one scale down
-  (``score_candidates``, reference ``bicubic_aa``); the same with the noise-matched input X_d' = X_d + the centre
-  crop of X's own LR residual X - D(M_0(X)) (``selector.reference_pair``: X_d' carries what the model removes from X,
-  noise and JPEG included); and, per set, the branch's degradation estimate (residual gate, blur sigma) and Donoho's MAD noise.
+  (``score_candidates``, reference ``bicubic_aa``); the same with the noise-matched input X_d' of ``selector.reference_pair``
+  (X_d plus the centre crop of the high-pass of X's own LR residual X - D(M_0(X)): what the model removes from X,
+  noise and JPEG included; the study in ``docs/adaptation.md`` was recorded before the high-pass and the clamp to
+  [0, 1] were added); and, per set, the branch's degradation estimate (residual gate, blur sigma) and Donoho's MAD
+  noise.
 
 The images of a set are spread over it (every k-th of the sorted stems), so that sets built from one HR folder with
 different seeds do not all hold the same photos. Writes ``<out>/projection_study.{json,md}``; a set recorded already

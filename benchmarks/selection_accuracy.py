@@ -70,12 +70,20 @@ def degradation_signals(model):
 
 
 def model_signals(model, family, references):
-    """{reference: [candidate row with sv_psnr_y, sv_lpips]} by the model's own scoring."""
-    signals = {}
+    """{reference: [candidate row with sv_psnr_y, sv_lpips]} by the model's own scoring. The noise-matched check is
+    off meanwhile: its score is the ``noise_matched`` reference's sv_psnr_y, so scoring it beside every reference
+    would repeat that work. The model's gate options and cached pairs are as before when it returns."""
+    def forget_pairs():  # the cached (X_d, X) of another reference or check setting
+        for cached in ('reference_pairs', 'noise_matched_pairs'):
+            model.__dict__.pop(cached, None)
+    gate_opt, signals = dict(model.gate_opt), {}
+    model.gate_opt['max_noise_matched_loss_db'] = None
     for reference in references:
         model.gate_opt['reference'] = reference
-        model.__dict__.pop('reference_pairs', None)  # the cached (X_d, X) of the other reference
+        forget_pairs()
         signals[reference] = model.score_candidates(family)
+    model.gate_opt.update(gate_opt)
+    forget_pairs()
     return signals
 
 
@@ -151,14 +159,11 @@ def candidate_record(model, cfg, method, pairs, train_s, logger):
     references = [r for r in REFERENCES if r != 'branch' or model.net_recon is not None]
     projections = [p for p in PROJECTIONS if p != 'branch' or model.net_recon is not None]
     family = candidate_family(list(model.checkpoints), model.gate_opt['alphas'], projections)
-    gate_opt = dict(model.gate_opt)
     t0 = time.perf_counter()
     signals = model_signals(model, family, references)
     signal_s = time.perf_counter() - t0
     gt, output_blends = gt_scores(model, family, pairs, Scorer(cfg, model.opt['scale'], metrics=('psnr_y', 'lpips')),
                                   read_gts(pairs))
-    model.gate_opt.update(gate_opt)
-    model.__dict__.pop('reference_pairs', None)
     rows = [dict(candidate.as_dict(), gt=gt[i], verdict=verdict(gt[i], gt[0]),
                  sv={r: {k: signals[r][i][k] for k in ('sv_psnr_y', 'sv_lpips')} for r in references})
             for i, candidate in enumerate(family)]

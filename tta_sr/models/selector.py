@@ -9,7 +9,8 @@ the ground truth of its own downscale X_d = D_ref(X), D_ref the neutral antialia
 
 r being what the source model M_0 removes from X (noise, JPEG; near zero on a clean LR, where X_d' = X_d) and G_3 a
 Gaussian blur of 3 LR pixels, which takes out of r what is not noise (a colour cast or a shading of M_0's), so that
-the input one scale down is as noisy as X, and a candidate that amplifies noise loses there as on X. A candidate c upscales X_d (with its projection onto X_d, if it has one) and is scored against X:
+the input one scale down is as noisy as X, and a candidate that amplifies noise loses there as on X. A candidate c
+upscales X_d (with its projection onto X_d, if it has one) and is scored against X:
 
     sv_psnr_y(c) = mean over crops of PSNR-Y(c(X_d), X),    sv_lpips(c) = mean of LPIPS(c(X_d), X).
 

@@ -52,8 +52,9 @@ def plot_curve(path, name, points, xlabel='iteration'):
 
 def plot_candidates(path, selection):
     """The selector's scores against the blend weight a (the source at 0, the last weights at 1; the noise-matched
-    PSNR-Y too where it was scored), one line per projection, earlier checkpoints as points at 1, the chosen candidate starred; ``selection``: the ``gate`` dict of
-    ``metrics.json``. Returns ``path``, or ``None`` without candidates."""
+    PSNR-Y too where it was scored), one line per projection, earlier checkpoints as points at 1, the chosen
+    candidate starred; ``selection``: the ``gate`` dict of ``metrics.json``. Returns ``path``, or ``None`` without
+    candidates."""
     rows = [c for c in selection.get('candidates') or [] if math.isfinite(c.get('sv_psnr_y', math.nan))]
     if not rows:
         return None
