@@ -115,12 +115,12 @@ def resolve_args(args):
     return cfg
 
 
-def parse_overrides(items):
-    """``['a.b=1', ...]`` -> ``{'a.b': 1, ...}`` (values parsed as YAML); errors name a malformed item."""
+def parse_overrides(items, flag='--set', example='train.source_opt.loss_weight=0.5'):
+    """``['a.b=1', ...]`` -> ``{'a.b': 1, ...}`` (values parsed as YAML); errors name a malformed item and ``flag``."""
     overrides = {}
     for item in items:
         key, sep, value = item.partition('=')
         if not sep or not key.strip():
-            raise SystemExit(f'--set {item!r}: expected KEY=VALUE, e.g. train.source_opt.loss_weight=0.5')
+            raise SystemExit(f'{flag} {item!r}: expected KEY=VALUE, e.g. {example}')
         overrides[key.strip()] = yaml.safe_load(value)
     return overrides

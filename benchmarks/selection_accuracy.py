@@ -16,7 +16,8 @@ the product's :func:`tta_sr.models.selector.choose` with a reference, thresholds
 harmful hand-backs, the share of runs with a GT gain available where a gain was handed back, and the regret (mean
 PSNR-Y of the GT-best non-harmful candidate minus the chosen one's), and how each GT-free signal alone ranks the
 weight candidates (its rank correlation with the GT, and the verdicts of handing back its first choice). ``--tune``
-searches the rule on the records given (development sets only) and prints the best rules.
+searches the rule on the records given (development sets only) and prints the best rules; ``--rule KEY=VALUE``
+evaluates the defaults with a ``gate`` option changed (a rule tried, e.g. ``--rule max_residual_gate=0.1``).
 
 Example (development sets, the compact model)::
 
@@ -32,6 +33,7 @@ import itertools
 import json
 import math
 import os
+import re
 import sys
 import time
 
@@ -204,20 +206,27 @@ def run_grid(args):
 
 # ---------------------------------------------------------------------------------------------------- evaluation
 def load_records(folders):
-    records = []
+    """The records of ``<folder>/runs/*.json``; a run recorded in several folders (the same file name) counts once,
+    from the first of them, so that a run recorded again goes before the folder of its older record."""
+    records, seen = [], set()
     for folder in folders:
         for path in sorted(glob.glob(os.path.join(folder, 'runs', '*.json'))):
-            with open(path) as f:
-                records.append(json.load(f))
+            if os.path.basename(path) not in seen:
+                seen.add(os.path.basename(path))
+                with open(path) as f:
+                    records.append(json.load(f))
     return records
 
 
-def product_rule():
-    """The rule of the product's declared defaults (``tta_sr.options.stage2.GATE``)."""
+def product_rule(overrides=None):
+    """The rule of the product's declared defaults (``tta_sr.options.stage2.GATE``), with ``overrides`` ({gate key:
+    value}, validated by that schema) laid over them."""
+    from tta_sr.options.schema import resolve
     from tta_sr.options.stage2 import GATE
-    d = {k: GATE.default(k) for k in ('reference', 'margin_db', 'max_lpips_increase', 'lpips_per_db',
-                                      'max_noise_matched_loss_db', 'max_residual_gate', 'projection')}
-    return dict(d, projection=tuple(d['projection']), checkpoints=GATE.default('checkpoints'))
+    gate = resolve(GATE, overrides or {}, 'gate')
+    d = {k: gate[k] for k in ('reference', 'margin_db', 'max_lpips_increase', 'lpips_per_db',
+                              'max_noise_matched_loss_db', 'max_residual_gate', 'projection', 'checkpoints')}
+    return dict(d, projection=tuple(d['projection']))
 
 
 def offered(record, rule):
@@ -387,14 +396,19 @@ def report_lines(title, result, rule):
 
 
 def run_evaluation(args):
+    from presets import parse_overrides
     from records import write_records
     records = load_records([args.out] + args.include)
     if not records:
         raise SystemExit(f'no records in {args.out}/runs (run the grid first)')
-    rule = product_rule()
+    from tta_sr.options.schema import OptionError
+    try:
+        rule = product_rule(parse_overrides(args.rule, '--rule', 'max_residual_gate=0.1'))
+    except OptionError as error:
+        raise SystemExit(f'--rule: {error}')
     result = evaluate(records, rule)
-    lines = [f'# Selection accuracy over {len(records)} runs', ''] + report_lines("the product's rule (defaults)",
-                                                                                  result, rule)
+    title = "the product's rule (defaults" + ''.join(f', {item}' for item in args.rule) + ')'
+    lines = [f'# Selection accuracy over {len(records)} runs', ''] + report_lines(title, result, rule)
     ranking = signal_ranking(records, rule['margin_db'])
     lines += ['', '## each GT-free signal alone, over the weight candidates', '',
               '| signal | rank correlation with GT PSNR-Y (median) | with GT LPIPS | its first choice: harmful | '
@@ -411,7 +425,8 @@ def run_evaluation(args):
             lines.append(f'| {rule_text(rule_)} | {res["harmful"]} | {res["gain_handed"]}/{res["gain_available"]} | '
                          f'{res["regret_db"]:.3f} |')
         record['tuned'] = [{'rule': r, **{k: v for k, v in res.items() if k != 'per_run'}} for r, res in ranked[:args.top]]
-    write_records(args.out, 'selection_accuracy', record, lines)
+    stem = 'selection_accuracy' + ''.join('_' + re.sub(r'[^\w.-]', '-', item) for item in args.rule)
+    write_records(args.out, stem, record, lines)  # a rule tried does not overwrite the defaults' report
 
 
 def main(argv=None):
@@ -429,6 +444,8 @@ def main(argv=None):
                         help='option override for every run (as compare.py --set)')
     parser.add_argument('--evaluate', action='store_true', help='evaluate the records instead of running the grid')
     parser.add_argument('--include', nargs='*', default=[], help='more record folders to evaluate with --out\'s')
+    parser.add_argument('--rule', action='append', default=[], metavar='KEY=VALUE',
+                        help='with --evaluate: a gate option laid over the defaults, e.g. max_residual_gate=0.1')
     parser.add_argument('--tune', action='store_true', help='with --evaluate: rank rules on these records')
     parser.add_argument('--top', type=int, default=10, help='rules listed by --tune')
     args = parser.parse_args(argv)

@@ -9,8 +9,9 @@ import pytest
 from tta_helpers import REPO_ROOT
 
 sys.path.insert(0, os.path.join(REPO_ROOT, 'benchmarks'))
-from selection_accuracy import (common_records, evaluate, product_rule, rank_correlation, signal_ranking,  # noqa: E402
-                                tune, verdict)
+from selection_accuracy import (common_records, evaluate, load_records, main, product_rule,  # noqa: E402
+                                rank_correlation, signal_ranking, tune, verdict)
+from tta_sr.options.schema import OptionError  # noqa: E402
 
 BASE = {'psnr_y': 25.0, 'lpips': 0.300}
 
@@ -117,3 +118,38 @@ def test_each_signal_alone_is_scored_by_its_ranking_and_its_first_choice():
     assert (sv['harmful'], sv['gain_handed'], sv['gain_available']) == (0, 1, 1)
     assert lr['rho_psnr'] == pytest.approx(-0.5) and (lr['harmful'], lr['gain_handed']) == (1, 0)
     assert 'self-validation PSNR-Y (branch)' not in ranking  # not recorded
+
+
+def test_a_rule_tried_lays_validated_gate_options_over_the_defaults(tmp_path):
+    """--rule max_residual_gate=...: a run whose residual gate lies between the default and the tried value keeps
+    the source under the defaults and hands back its gain under the tried rule, in a report of its own; an unknown
+    key or a value of the wrong kind is refused."""
+    import json
+    default = product_rule()['max_residual_gate']
+    run = record(candidate('iter 80', 25.4, 0.28, 30.5, 0.18, 80, 1.0), gate=default + 0.02)
+    assert [r['chosen'] for r in evaluate([run], product_rule())['per_run']] == ['source']
+    wider = product_rule({'max_residual_gate': default + 0.05})
+    assert wider == dict(product_rule(), max_residual_gate=default + 0.05)
+    assert [r['chosen'] for r in evaluate([run], wider)['per_run']] == ['iter 80']
+    with pytest.raises(OptionError, match='did you mean gate.max_residual_gate'):
+        product_rule({'max_residual_gat': 0.1})
+    with pytest.raises(OptionError, match='must be'):
+        product_rule({'max_residual_gate': 'high'})
+    (tmp_path / 'runs').mkdir()
+    (tmp_path / 'runs' / 'run.json').write_text(json.dumps(run))
+    main(['--evaluate', '--out', str(tmp_path), '--rule', f'max_residual_gate={default + 0.05}'])
+    tried = json.loads((tmp_path / f'selection_accuracy_max_residual_gate-{default + 0.05}.json').read_text())
+    assert tried['result']['per_run'][0]['chosen'] == 'iter 80'
+    assert not (tmp_path / 'selection_accuracy.json').exists()  # the defaults' report is not overwritten
+    with pytest.raises(SystemExit, match='--rule: unknown option'):
+        main(['--evaluate', '--out', str(tmp_path), '--rule', 'margin=0.1'])
+
+
+def test_a_run_recorded_in_two_folders_counts_once_from_the_first(tmp_path):
+    import json
+    old, new = record(nm=None), record()
+    for folder, run in (('old', old), ('new', new)):
+        (tmp_path / folder / 'runs').mkdir(parents=True)
+        (tmp_path / folder / 'runs' / 'set__m__hr_aware.json').write_text(json.dumps(run))
+    (tmp_path / 'old' / 'runs' / 'other.json').write_text(json.dumps(old))
+    assert load_records([tmp_path / 'new', tmp_path / 'old']) == [new, old]
