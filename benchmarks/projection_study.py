@@ -39,16 +39,16 @@ def spread(pairs, n):
 
 def noise_matched_gains(model, steps):
     """{steps: mean over the judged crops of PSNR-Y(P(M_0(X_d'), X_d'), X) - PSNR-Y(M_0(X_d'), X)}, P the neutral
-    projection with that many steps and X_d' the noise-matched input of ``selector.reference_pair``."""
+    projection with that many steps and X_d' the noise-matched input of ``selector.reference_pair`` (the model's
+    ``noise_matched_pairs``)."""
     import torch
     from tta_sr.models.candidates import Candidate
-    from tta_sr.models.selector import psnr_y, reference_pair
+    from tta_sr.models.selector import psnr_y
     from tta_sr.ops.back_projection import back_project
     net, scale = model.candidate_net(Candidate()), model.opt['scale']
     gains = {k: [] for k in steps}
     with torch.no_grad():
-        for _, x in model.reference_pairs:
-            noisy, x = reference_pair(x, scale, 'noise_matched', source=net)
+        for noisy, x in model.noise_matched_pairs:
             out = net(noisy).float()
             base = float(psnr_y(out.clamp(0, 1), x)[0])
             for k in steps:

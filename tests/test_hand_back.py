@@ -242,6 +242,27 @@ def test_a_blend_is_handed_back_when_the_full_adaptation_overshoots(tmp_path, da
     assert torch.allclose(model.net_g.state_dict()[bias], torch.zeros_like(bright[bias]), atol=1e-6)
 
 
+def test_the_noise_matched_reference_with_its_check_scores_its_pairs_once(tmp_path, dark_source, monkeypatch):
+    """gate.reference noise_matched with the check on: the check's pairs are the reference pairs, and each weights
+    upscale them once, so the check's score is the reference's own."""
+    from tta_sr.models.candidates import Candidate
+    opt = tta_opt(tmp_path, dark_source / 'lr', None, mode='fixed', fixed_degradation='area')
+    opt['path'].update(pretrain_network_g=str(dark_source / 'dark.pth'), param_key_g='params')
+    opt['gate'] = {'enabled': True, 'reference': 'noise_matched'}
+    model = build_tta_model(opt)
+    assert model.noise_matched_pairs is model.reference_pairs
+    calls, copy = [], model.source.copy
+
+    def counting_copy(*args):
+        net = copy(*args)
+        net.register_forward_hook(lambda *_: calls.append(1))
+        return net
+    monkeypatch.setattr(model.source, 'copy', counting_copy)
+    [row] = model.score_candidates([Candidate()])
+    assert len(calls) == len(model.reference_pairs) > 0
+    assert row['nm_psnr_y'] == row['sv_psnr_y']
+
+
 @pytest.mark.parametrize('gate_offset, handed_back', [(-8.0, 'projection'), (0.0, 'source')])
 def test_a_projection_is_handed_back_only_when_the_branch_sees_a_clean_lr(tmp_path, dark_source, gate_offset,
                                                                           handed_back, caplog):

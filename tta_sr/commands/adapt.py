@@ -176,10 +176,11 @@ def plan(opt, photos):
                              gate['crops_per_image'], gate['max_crops'], opt['manual_seed'])
         weights = 1 + (train['total_iter'] // val_freq if validating and gate['checkpoints'] else 0) + 1 + \
             len([a for a in gate['alphas'] if 0 < a < 1])
-        crop_pixels, noise_matched = sum(h * w for _, (_, _, h, w) in crops), \
-            gate['max_noise_matched_loss_db'] is not None
+        crop_pixels = sum(h * w for _, (_, _, h, w) in crops)
+        source_pass = gate['reference'] == 'noise_matched' or gate['max_noise_matched_loss_db'] is not None
+        noise_matched = source_pass and gate['reference'] != 'noise_matched'  # a second input one scale down
         # each weights upscales every X_d (and X_d'); the noise-matched input costs one source pass over the crops X
-        pixels += (1 + noise_matched) * weights * crop_pixels // opt['scale'] ** 2 + noise_matched * crop_pixels
+        pixels += (1 + noise_matched) * weights * crop_pixels // opt['scale'] ** 2 + source_pass * crop_pixels
         lines.append(f'selection:       at most {weights * (1 + len(gate["projection"]))} candidates ({weights} '
                      f'weights, each also with {len(gate["projection"])} projection(s)), judged at the end on at '
                      f'most {len(crops)} LR crops of at most {gate["crop_size"]} x {gate["crop_size"]}, each '

@@ -305,10 +305,11 @@ class HRAwareTTAModel(SRAdaptationMixin, TTASRModelMixin, SRModel):
     @functools.cached_property
     def noise_matched_pairs(self):
         """[(X_d', X)] of the judged crops with the noise-matched input (``gate.max_noise_matched_loss_db``'s check),
-        computed once; None when the check is off."""
+        computed once (the reference pairs themselves when ``gate.reference`` is ``noise_matched``); None when the
+        check is off."""
         if self.gate_opt['max_noise_matched_loss_db'] is None:
             return None
-        return self._pairs('noise_matched')
+        return self.reference_pairs if self.gate_opt['reference'] == 'noise_matched' else self._pairs('noise_matched')
 
     def _pairs(self, reference):
         side = 4 * self.opt['scale']
@@ -370,7 +371,10 @@ class HRAwareTTAModel(SRAdaptationMixin, TTASRModelMixin, SRModel):
             key = (candidate.iteration, candidate.alpha)
             if key not in outputs:  # the crops are small: every weights' outputs are kept for their projections
                 net.load_state_dict(self.candidate_state(candidate))
-                outputs[key] = {k: [net(x_d) for x_d, _ in pairs] for k, pairs in pair_sets.items() if pairs}
+                outputs[key] = {'': [net(x_d) for x_d, _ in pair_sets['']]}
+                if pair_sets['nm']:  # the reference pairs themselves with reference noise_matched: run once
+                    outputs[key]['nm'] = (outputs[key][''] if pair_sets['nm'] is pair_sets[''] else
+                                          [net(x_d) for x_d, _ in pair_sets['nm']])
             outs = outputs[key]
             if candidate.projection:
                 degrader = self.degrader(candidate.projection)

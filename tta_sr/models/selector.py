@@ -101,7 +101,7 @@ def reference_pair(x, scale, reference, recon=None, source=None):
     return x_d.clamp(0, 1), x
 
 
-def finite(outputs):
+def all_finite(outputs):
     return all(torch.isfinite(o).all() for o in outputs)
 
 
@@ -109,7 +109,7 @@ def finite(outputs):
 def mean_psnr_y(outputs, pairs):
     """The mean over the crops of PSNR-Y(output, X) of the outputs (upscaled X_d), in dB; NaN if any output is not
     finite."""
-    if not finite(outputs):
+    if not all_finite(outputs):
         return math.nan
     return sum(float(psnr_y(o.clamp(0, 1), x)[0]) for o, (_, x) in zip(outputs, pairs)) / len(pairs)
 
@@ -118,7 +118,7 @@ def mean_psnr_y(outputs, pairs):
 def self_validation_scores(outputs, pairs, lpips):
     """{'sv_psnr_y', 'sv_lpips'}: the means over the crops of the outputs (upscaled X_d) against X (NaN if any
     output is not finite)."""
-    if not finite(outputs):
+    if not all_finite(outputs):
         return {'sv_psnr_y': math.nan, 'sv_lpips': math.nan}
     lpipss = [float(lpips(o.clamp(0, 1), x)[0]) for o, (_, x) in zip(outputs, pairs)]
     return {'sv_psnr_y': mean_psnr_y(outputs, pairs), 'sv_lpips': sum(lpipss) / len(lpipss)}
